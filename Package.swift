@@ -1,0 +1,52 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Heed: the attention toolkit for Swift.
+// No unsafeFlags anywhere: hot loops live in OpenBLAS (CBLAS) or in CHeedKernels,
+// whose functions carry their own target attributes and dispatch at run time.
+let package = Package(
+    name: "Heed",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "HeedTensor", targets: ["HeedTensor"]),
+        .executable(name: "heed", targets: ["heed"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // OpenBLAS on Linux (Debian: libopenblas-dev), Accelerate on Apple platforms.
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        // Hand-written SIMD kernels: AVX2+FMA with run-time dispatch, portable fallback.
+        .target(name: "CHeedKernels"),
+        .target(
+            name: "HeedTensor",
+            dependencies: ["CBLAS", "CHeedKernels"],
+            linkerSettings: [
+                .linkedLibrary("openblas", .when(platforms: [.linux])),
+                .linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS])),
+            ]
+        ),
+        .executableTarget(
+            name: "heed",
+            dependencies: [
+                "HeedTensor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "HeedBenchmarks",
+            dependencies: ["HeedTensor", "CBLAS", "CHeedKernels"],
+            path: "Benchmarks/HeedBenchmarks"
+        ),
+        .testTarget(
+            name: "HeedTensorTests",
+            dependencies: ["HeedTensor", "CHeedKernels"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,20 @@
+// Internal: the per-ISA implementations that dispatch.c chooses between.
+#ifndef HEED_KERNELS_INTERNAL_H
+#define HEED_KERNELS_INTERNAL_H
+
+#include "heed_kernels.h"
+
+typedef struct heed_kernel_table {
+    void (*binary)(heed_binary_op, const float *, int64_t, const float *, int64_t, float *, int64_t);
+    void (*unary)(heed_unary_op, const float *, float *, int64_t);
+    float (*reduce)(heed_reduce_op, const float *, int64_t);
+    void (*accumulate)(heed_reduce_op, float *, const float *, int64_t);
+    void (*softmax_rows)(const float *, float *, int64_t, int64_t);
+    void (*log_softmax_rows)(const float *, float *, int64_t, int64_t);
+    void (*affine)(const float *, float, float, float *, int64_t);
+    const char *name;
+} heed_kernel_table;
+
+extern const heed_kernel_table heed_portable_kernels;
+
+#endif

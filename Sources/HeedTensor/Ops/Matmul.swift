@@ -1,0 +1,66 @@
+import CBLAS
+
+extension Tensor {
+    /// Matrix product with `torch.matmul` semantics: [.., M, K] @ [.., K, N] →
+    /// [.., M, N] with the batch dimensions broadcast; a 1-D left operand is a
+    /// row vector and a 1-D right operand a column vector (that dimension is
+    /// dropped from the result). Runs through `cblas_sgemm`.
+    ///
+    /// ∂A = g·Bᵀ and ∂B = Aᵀ·g (summed over broadcast batch dimensions),
+    /// both through sgemm's transpose flags, without copies.
+    public func matmul(_ other: Tensor) -> Tensor {
+        precondition(rank >= 1 && other.rank >= 1, "matmul: scalar operand (shapes \(shape), \(other.shape))")
+        let a = rank == 1 ? reshaped([1, shape[0]]) : self
+        let b = other.rank == 1 ? other.reshaped([other.shape[0], 1]) : other
+        var result = Tensor.batchedMatmul(a, b)
+        if rank == 1 { result = result.reshaped(Array(result.shape.dropLast(2)) + [result.shape.last!]) }
+        if other.rank == 1 { result = result.reshaped(Array(result.shape.dropLast())) }
+        return result
+    }
+
+    /// The recorded ≥2-D batched product.
+    static func batchedMatmul(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let out = gemm(a, transposeA: false, b, transposeB: false)
+        return record(out, "matmul", [a, b]) { g in
+            [a.requiresGrad ? gemm(g, transposeA: false, b, transposeB: true).sum(toShape: a.shape) : nil,
+             b.requiresGrad ? gemm(a, transposeA: true, g, transposeB: false).sum(toShape: b.shape) : nil]
+        }
+    }
+
+    /// op(A) @ op(B) over broadcast batch dimensions, not recorded. With
+    /// `transposeA`, `a` holds [.., K, M]; with `transposeB`, `b` holds [.., N, K].
+    static func gemm(_ a: Tensor, transposeA: Bool, _ b: Tensor, transposeB: Bool) -> Tensor {
+        precondition(a.rank >= 2 && b.rank >= 2, "matmul: operands need rank ≥ 2, got \(a.shape) and \(b.shape)")
+        let (ra, ca) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
+        let (rb, cb) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
+        let (m, k) = transposeA ? (ca, ra) : (ra, ca)
+        let (kb, n) = transposeB ? (cb, rb) : (rb, cb)
+        precondition(k == kb, "matmul: inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") @ \(b.shape)\(transposeB ? "ᵀ" : "")")
+        let batchA = Array(a.shape.dropLast(2)), batchB = Array(b.shape.dropLast(2))
+        guard let batch = Shape.broadcast(batchA, batchB) else {
+            preconditionFailure("matmul: batch dimensions \(batchA) and \(batchB) do not broadcast")
+        }
+        let batchCount = Shape.count(batch)
+        let stridesA = Shape.broadcastStrides(batchA, to: batch), stridesB = Shape.broadcastStrides(batchB, to: batch)
+        let out = TensorStorage(uninitializedCount: batchCount * m * n)
+        let pa = a.storage.base, pb = b.storage.base, po = out.base
+        for index in 0..<batchCount {
+            var rest = index, offsetA = 0, offsetB = 0
+            for axis in stride(from: batch.count - 1, through: 0, by: -1) {
+                let i = rest % batch[axis]
+                rest /= batch[axis]
+                offsetA += i * stridesA[axis]
+                offsetB += i * stridesB[axis]
+            }
+            let c = po + index * m * n
+            if k == 0 {
+                c.update(repeating: 0, count: m * n)
+                continue
+            }
+            cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), 1,
+                        pa + offsetA * ra * ca, Int32(ca), pb + offsetB * rb * cb, Int32(cb), 0, c, Int32(n))
+        }
+        return Tensor(shape: batch + [m, n], storage: out)
+    }
+}
