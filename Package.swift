@@ -47,6 +47,11 @@ let package = Package(
             name: "HeedTensorTests",
             dependencies: ["HeedTensor", "CHeedKernels"]
         ),
+        // Runs the built `heed` binary: exit codes, usage messages, the demo.
+        .testTarget(
+            name: "HeedCLITests",
+            dependencies: ["heed"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,23 @@
+import ArgumentParser
+import HeedTensor
+
+/// `heed`: the command-line face of the library. Thin: parse, call, print.
+@main
+struct Heed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "heed",
+        abstract: "Heed — attention mechanisms and Transformers in Swift.",
+        discussion: """
+            Examples:
+              heed demo                       # a small scaled dot-product attention, weights as a table
+              heed demo --tokens "a b c d"    # your own tokens
+              heed --version
+            """,
+        version: HeedVersion.string,
+        subcommands: [Demo.self]
+    )
+}
+
+enum HeedVersion {
+    static let string = "0.1.0"
+}
