@@ -45,7 +45,7 @@ struct Demo: ParsableCommand {
         let key = embeddings.matmul(projections[1])                                      // [T, D]
         let value = embeddings.matmul(projections[2])                                    // [T, D]
 
-        var scores = query.matmul(key.transposedMatrix()) * scale                        // [T, T]
+        var scores = query.matmul(key.transposed()) * scale                        // [T, T]
         if causal {
             let future = Tensor.build(rows: t, columns: t) { row, column in column > row ? 1 : 0 }
             scores = scores.maskedFill(future, -.infinity)
@@ -76,13 +76,6 @@ struct Demo: ParsableCommand {
 }
 
 extension Tensor {
-    /// [T, D] → [D, T] for the demo (the library's general transpose lives in HeedTensor).
-    fileprivate func transposedMatrix() -> Tensor {
-        let (r, c) = (shape[0], shape[1])
-        let v = scalars
-        return Tensor((0..<r * c).map { v[($0 % r) * c + $0 / r] }, shape: [c, r])
-    }
-
     fileprivate static func build(rows: Int, columns: Int, _ value: (Int, Int) -> Float) -> Tensor {
         Tensor((0..<rows * columns).map { value($0 / columns, $0 % columns) }, shape: [rows, columns])
     }
