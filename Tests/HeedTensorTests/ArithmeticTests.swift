@@ -77,3 +77,22 @@ final class ArithmeticTests: XCTestCase {
         XCTAssertEqual(x.grad!.scalars, (0..<118).map { Float(($0 % 59) % 3 == 0 ? 0 : 1) })
     }
 }
+
+final class TransposedMatmulTests: XCTestCase {
+    /// Every transpose-flag combination equals the product of explicit
+    /// transposes, and its gradients pass the finite-difference check.
+    func testAllFlagCombinations() {
+        for transposeA in [false, true] {
+            for transposeB in [false, true] {
+                let a = randomTensor(transposeA ? [2, 5, 3] : [2, 3, 5], seed: 90)
+                let b = randomTensor(transposeB ? [1, 4, 5] : [1, 5, 4], seed: 91)
+                let fast = Tensor.matmul(a, b, transposeA: transposeA, transposeB: transposeB)
+                let slow = (transposeA ? a.transposed() : a).matmul(transposeB ? b.transposed() : b)
+                assertClose(fast, slow, rtol: 1e-6, atol: 1e-6, "tA \(transposeA) tB \(transposeB)")
+                assertGradients([a, b], "tA \(transposeA) tB \(transposeB)") {
+                    Tensor.matmul($0[0], $0[1], transposeA: transposeA, transposeB: transposeB)
+                }
+            }
+        }
+    }
+}

@@ -20,10 +20,35 @@ extension Tensor {
 
     /// The recorded ≥2-D batched product.
     static func batchedMatmul(_ a: Tensor, _ b: Tensor) -> Tensor {
-        let out = gemm(a, transposeA: false, b, transposeB: false)
+        matmul(a, b, transposeA: false, transposeB: false)
+    }
+
+    /// op(A) @ op(B) for ≥2-D operands with broadcast batch dimensions, where
+    /// op transposes the last two axes when asked — without copying: with
+    /// `transposeA`, `a` holds [.., K, M]; with `transposeB`, `b` holds [.., N, K].
+    /// `Tensor.matmul(q, k, transposeB: true)` is Q·Kᵀ for K stored [.., Tk, D].
+    ///
+    /// Backward (g = ∂C), each again one sgemm with flags:
+    /// ```
+    /// C = A B     dA = g Bᵀ      dB = Aᵀ g
+    /// C = A Bᵀ    dA = g B       dB = gᵀ A
+    /// C = Aᵀ B    dA = B gᵀ      dB = A g
+    /// C = Aᵀ Bᵀ   dA = Bᵀ gᵀ     dB = gᵀ Aᵀ
+    /// ```
+    /// summed over broadcast batch dimensions.
+    public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+        let out = gemm(a, transposeA: transposeA, b, transposeB: transposeB)
         return record(out, "matmul", [a, b]) { g in
-            [a.requiresGrad ? gemm(g, transposeA: false, b, transposeB: true).sum(toShape: a.shape) : nil,
-             b.requiresGrad ? gemm(a, transposeA: true, g, transposeB: false).sum(toShape: b.shape) : nil]
+            var dA: Tensor?, dB: Tensor?
+            if a.requiresGrad {
+                dA = transposeA ? gemm(b, transposeA: transposeB, g, transposeB: true)
+                                : gemm(g, transposeA: false, b, transposeB: !transposeB)
+            }
+            if b.requiresGrad {
+                dB = transposeB ? gemm(g, transposeA: true, a, transposeB: transposeA)
+                                : gemm(a, transposeA: !transposeA, g, transposeB: false)
+            }
+            return [dA?.sum(toShape: a.shape), dB?.sum(toShape: b.shape)]
         }
     }
 
