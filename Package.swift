@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "HeedTensor", targets: ["HeedTensor"]),
+        .library(name: "HeedAttention", targets: ["HeedAttention"]),
         .executable(name: "heed", targets: ["heed"]),
     ],
     dependencies: [
@@ -31,10 +32,13 @@ let package = Package(
                 .linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS])),
             ]
         ),
+        // Every attention mechanism: Score → Bias → Pattern → Normalizer → weighted sum.
+        .target(name: "HeedAttention", dependencies: ["HeedTensor"]),
         .executableTarget(
             name: "heed",
             dependencies: [
                 "HeedTensor",
+                "HeedAttention",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -46,6 +50,10 @@ let package = Package(
         .testTarget(
             name: "HeedTensorTests",
             dependencies: ["HeedTensor", "CHeedKernels"]
+        ),
+        .testTarget(
+            name: "HeedAttentionTests",
+            dependencies: ["HeedAttention", "HeedTensor"]
         ),
         // Runs the built `heed` binary: exit codes, usage messages, the demo.
         .testTarget(
