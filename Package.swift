@@ -47,13 +47,19 @@ let package = Package(
             dependencies: ["HeedTensor", "CBLAS", "CHeedKernels"],
             path: "Benchmarks/HeedBenchmarks"
         ),
+        // Shared test helpers: assertClose, gradient checks, seeded tensors, fixtures.
+        .target(
+            name: "HeedTestSupport",
+            dependencies: ["HeedTensor"],
+            path: "Tests/HeedTestSupport"
+        ),
         .testTarget(
             name: "HeedTensorTests",
-            dependencies: ["HeedTensor", "CHeedKernels"]
+            dependencies: ["HeedTensor", "CHeedKernels", "HeedTestSupport"]
         ),
         .testTarget(
             name: "HeedAttentionTests",
-            dependencies: ["HeedAttention", "HeedTensor"]
+            dependencies: ["HeedAttention", "HeedTensor", "HeedTestSupport"]
         ),
         // Runs the built `heed` binary: exit codes, usage messages, the demo.
         .testTarget(

@@ -1,4 +1,5 @@
 import XCTest
+import HeedTestSupport
 import HeedTensor
 @testable import HeedAttention
 

@@ -1,4 +1,5 @@
 import XCTest
+import HeedTestSupport
 import CHeedKernels
 @testable import HeedTensor
 

@@ -1,4 +1,5 @@
 import XCTest
+import HeedTestSupport
 @testable import HeedTensor
 
 final class DropoutTests: XCTestCase {

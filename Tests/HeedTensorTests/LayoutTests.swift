@@ -1,4 +1,5 @@
 import XCTest
+import HeedTestSupport
 @testable import HeedTensor
 
 /// Reference permute on a flat array: for every output position, rebuild the

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import HeedTestSupport
 @testable import HeedTensor
 
 /// Reductions over every axis combination against plain loops, and their gradients.

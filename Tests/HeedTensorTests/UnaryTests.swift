@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import HeedTestSupport
 @testable import HeedTensor
 
 /// Forward values against Foundation's double-precision functions, and every

@@ -1,8 +1,9 @@
 import XCTest
-@testable import HeedTensor
+import Foundation
+import HeedTensor
 
 /// Asserts elementwise |actual − expected| ≤ atol + rtol·|expected| (NaN equals NaN).
-func assertClose(_ actual: [Float], _ expected: [Float], rtol: Float = 1e-5, atol: Float = 1e-6,
+public func assertClose(_ actual: [Float], _ expected: [Float], rtol: Float = 1e-5, atol: Float = 1e-6,
                  _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(actual.count, expected.count, "count differs \(message)", file: file, line: line)
     var worst: (Int, Float, Float)?
@@ -18,26 +19,26 @@ func assertClose(_ actual: [Float], _ expected: [Float], rtol: Float = 1e-5, ato
     }
 }
 
-func assertClose(_ actual: Tensor, _ expected: Tensor, rtol: Float = 1e-5, atol: Float = 1e-6,
+public func assertClose(_ actual: Tensor, _ expected: Tensor, rtol: Float = 1e-5, atol: Float = 1e-6,
                  _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(actual.shape, expected.shape, "shape \(message)", file: file, line: line)
     assertClose(actual.scalars, expected.scalars, rtol: rtol, atol: atol, message, file: file, line: line)
 }
 
 /// A seeded normal tensor that requires gradients.
-func randomTensor(_ shape: [Int], seed: UInt64, std: Float = 1, requiresGrad: Bool = true) -> Tensor {
+public func randomTensor(_ shape: [Int], seed: UInt64, std: Float = 1, requiresGrad: Bool = true) -> Tensor {
     Tensor.randomNormal(shape, std: std, seed: seed, requiresGrad: requiresGrad)
 }
 
 /// A seeded tensor whose entries stay at least `gap` away from 0 (for kinks).
-func randomAwayFromZero(_ shape: [Int], seed: UInt64, gap: Float = 0.1) -> Tensor {
+public func randomAwayFromZero(_ shape: [Int], seed: UInt64, gap: Float = 0.1) -> Tensor {
     let t = Tensor.randomNormal(shape, seed: seed)
     let moved = t.scalars.map { $0 >= 0 ? $0 + gap : $0 - gap }
     return Tensor(moved, shape: shape, requiresGrad: true)
 }
 
 /// Runs a finite-difference gradient check and fails with the first mismatches.
-func assertGradients(_ inputs: [Tensor], atol: Double = 1e-3, rtol: Double = 2e-3, relativeStep: Float = 1e-2,
+public func assertGradients(_ inputs: [Tensor], atol: Double = 1e-3, rtol: Double = 2e-3, relativeStep: Float = 1e-2,
                      _ message: String = "", file: StaticString = #filePath, line: UInt = #line,
                      _ f: @escaping ([Tensor]) -> Tensor) {
     let check = GradientCheck(inputs, relativeStep: relativeStep, atol: atol, rtol: rtol, f)
@@ -45,3 +46,9 @@ func assertGradients(_ inputs: [Tensor], atol: Double = 1e-3, rtol: Double = 2e-
     XCTAssertTrue(check.passed, "gradient mismatch \(message): \(check.mismatches.prefix(3)) (max abs error \(check.maxAbsoluteError))",
                   file: file, line: line)
 }
+
+/// The committed fixtures folder (Tests/Fixtures), found from this source file.
+public func fixturesDirectory(file: StaticString = #filePath) -> URL {
+    URL(fileURLWithPath: "\(file)").deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+}
+
