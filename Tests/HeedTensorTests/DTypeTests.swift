@@ -1,4 +1,5 @@
 import XCTest
+import HeedTestSupport
 @testable import HeedTensor
 
 /// The nearest bfloat16 to `x`, ties to even, computed with Double arithmetic

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import HeedTestSupport
 @testable import HeedTensor
 
 /// Corrupts valid safetensors files in many ways and checks that every result

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import HeedTestSupport
 @testable import HeedTensor
 
 // MARK: - Helpers shared with SafeTensorsFuzzTests
