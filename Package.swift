@@ -64,7 +64,7 @@ let package = Package(
         // Runs the built `heed` binary: exit codes, usage messages, the demo.
         .testTarget(
             name: "HeedCLITests",
-            dependencies: ["heed"]
+            dependencies: ["heed", "HeedTensor", "HeedTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

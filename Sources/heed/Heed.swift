@@ -14,10 +14,17 @@ struct Heed: ParsableCommand {
               heed --version
             """,
         version: HeedVersion.string,
-        subcommands: [Demo.self]
+        subcommands: [Demo.self, Attend.self, Catalogue.self]
     )
 }
 
 enum HeedVersion {
     static let string = "0.1.0"
+}
+
+/// A bad input discovered while running (a file, a tensor, a flag's value
+/// against the data): printed as `Error: …` with exit status 1, no usage dump.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -12,7 +12,7 @@ final class AttentionFixtureTests: XCTestCase {
         let file = try Self.file.get()
         return { key in
             let t = try file.tensor("\(name).\(key)")
-            t.requiresGrad = ["q", "k", "v", "w", "wq", "wk", "va"].contains(key)
+            t.requiresGrad = ["q", "k", "v"].contains(key) || key.hasPrefix("score.")
             return t
         }
     }
@@ -55,14 +55,15 @@ final class AttentionFixtureTests: XCTestCase {
     func testDotScore() throws { try check("score_dot") { _ in (Attention(score: .dot), [:]) } }
     func testBilinearScore() throws {
         try check("score_bilinear") { load in
-            let w = try load("w")
-            return (Attention(score: .bilinear(weight: w)), ["w": w])
+            let w = try load("score.weight")
+            return (Attention(score: .bilinear(weight: w)), ["score.weight": w])
         }
     }
     func testAdditiveScore() throws {
         try check("score_additive") { load in
-            let (wq, wk, va) = (try load("wq"), try load("wk"), try load("va"))
-            return (Attention(score: .additive(queryWeight: wq, keyWeight: wk, vector: va)), ["wq": wq, "wk": wk, "va": va])
+            let (wq, wk, va) = (try load("score.query_weight"), try load("score.key_weight"), try load("score.vector"))
+            return (Attention(score: .additive(queryWeight: wq, keyWeight: wk, vector: va)),
+                    ["score.query_weight": wq, "score.key_weight": wk, "score.vector": va])
         }
     }
     func testCosineScore() throws { try check("score_cosine") { _ in (Attention(score: .cosine(scale: 5)), [:]) } }
@@ -72,7 +73,7 @@ final class AttentionFixtureTests: XCTestCase {
     private func checkPattern(_ name: String, _ pattern: Pattern, file: StaticString = #filePath, line: UInt = #line) throws {
         let load = try fixture(name)
         let q = try load("q"), k = try load("k")
-        let expected = try load("mask")
+        let expected = try load("expected_mask")
         let mask = pattern.mask(batch: q.shape[0], heads: q.shape[1], queryLength: q.shape[2], keyLength: k.shape[2])
         let full = Shape.broadcast(mask.shape, expected.rank == 4 ? expected.shape : [1, 1] + expected.shape)!
         assertClose(mask.expand(to: full), expected.reshaped(expected.rank == 4 ? expected.shape : [1, 1] + expected.shape).expand(to: full),

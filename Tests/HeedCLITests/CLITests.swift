@@ -3,32 +3,6 @@ import XCTest
 
 /// Runs the `heed` executable the way a person would and checks what it prints.
 final class CLITests: XCTestCase {
-    private func heed(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = try Self.executable()
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output, error)
-    }
-
-    /// The `heed` binary beside the test bundle (Linux: the bundle is the
-    /// test executable itself; macOS: a .xctest directory).
-    private static func executable() throws -> URL {
-        let bundle = Bundle(for: CLITests.self).bundleURL
-        let candidates = [bundle, bundle.deletingLastPathComponent(), URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
-            .map { $0.appendingPathComponent("heed") }
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: bundle.path + "/../heed"])
-        }
-        return found
-    }
-
     /// The weight rows of the demo's table: token followed by numbers.
     private func weightRows(_ output: String, tokens: Int) -> [[Double]] {
         let lines = output.components(separatedBy: "\n")
@@ -39,7 +13,7 @@ final class CLITests: XCTestCase {
     }
 
     func testDemoPrintsNormalisedWeights() throws {
-        let run = try heed(["demo", "--tokens", "a b c d e", "--seed", "3"])
+        let run = try runHeed(["demo", "--tokens", "a b c d e", "--seed", "3"])
         XCTAssertEqual(run.status, 0, run.error)
         let rows = weightRows(run.output, tokens: 5)
         XCTAssertEqual(rows.count, 5)
@@ -50,7 +24,7 @@ final class CLITests: XCTestCase {
     }
 
     func testCausalDemoMasksTheFuture() throws {
-        let run = try heed(["demo", "--causal"])
+        let run = try runHeed(["demo", "--causal"])
         XCTAssertEqual(run.status, 0, run.error)
         let rows = weightRows(run.output, tokens: 6)
         XCTAssertEqual(rows.count, 6)
@@ -63,7 +37,7 @@ final class CLITests: XCTestCase {
 
     func testBadArgumentsGiveUsageAndNonZeroExit() throws {
         for arguments in [["--bogus"], ["demo", "--dimension", "0"], ["demo", "--tokens", "one"], ["demo", "--seed", "minus"], ["nosuchcommand"]] {
-            let run = try heed(arguments)
+            let run = try runHeed(arguments)
             XCTAssertNotEqual(run.status, 0, "\(arguments)")
             XCTAssertTrue(run.error.contains("Usage:") || run.error.contains("Error:"), "\(arguments): \(run.error)")
             XCTAssertFalse(run.error.contains("Fatal error"), "\(arguments)")
@@ -71,10 +45,10 @@ final class CLITests: XCTestCase {
     }
 
     func testVersionAndHelp() throws {
-        let version = try heed(["--version"])
+        let version = try runHeed(["--version"])
         XCTAssertEqual(version.status, 0)
         XCTAssertTrue(version.output.range(of: #"^\d+\.\d+\.\d+"#, options: .regularExpression) != nil)
-        let help = try heed(["demo", "--help"])
+        let help = try runHeed(["demo", "--help"])
         XCTAssertEqual(help.status, 0)
         XCTAssertTrue(help.output.contains("heed demo"))
     }

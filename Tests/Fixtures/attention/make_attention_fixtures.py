@@ -127,11 +127,11 @@ def score_case(name, kind):
         s = q @ k.transpose(-1, -2)                                        # Luong eq. 8 "dot"
     elif kind == "bilinear":
         w = rand(dq, dk, scale=0.5)
-        inputs["w"] = w
+        inputs["score.weight"] = w
         s = q @ w @ k.transpose(-1, -2)                                    # Luong eq. 8 "general"
     elif kind == "additive":
         wq, wk, va = rand(dq, a, scale=0.5), rand(dk, a, scale=0.5), rand(a)
-        inputs.update({"wq": wq, "wk": wk, "va": va})
+        inputs.update({"score.query_weight": wq, "score.key_weight": wk, "score.vector": va})
         s = torch.tanh((q @ wq).unsqueeze(-2) + (k @ wk).unsqueeze(-3)) @ va   # Bahdanau eq. 6
     elif kind == "cosine":
         q, k = rand(b, h, tq, dk), k
@@ -155,7 +155,8 @@ def pattern_case(name, tq, tk, mask, b=2, h=2, d=8):
     out, weights = safe_attention(q, k, v, mask=mask)
     check_against_sdpa(out, q, k, v, mask=mask)
     record(name, {"q": q, "k": k, "v": v}, out, weights)
-    tensors[f"{name}.mask"] = mask.float().expand(b, 1, tq, tk).contiguous() if mask.dim() == 4 else mask.float().contiguous()
+    # Stored as expected_mask (not mask): `heed attend` must build it from the --pattern flag.
+    tensors[f"{name}.expected_mask"] = mask.float().expand(b, 1, tq, tk).contiguous() if mask.dim() == 4 else mask.float().contiguous()
 
 
 shift = 9 - 6   # bottom-right alignment: query i sits at i + Tk − Tq

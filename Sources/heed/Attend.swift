@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import HeedAttention
+import HeedTensor
+
+/// `heed attend`: any catalogue configuration on tensors from a file.
+struct Attend: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run an attention configuration on q, k, v read from a safetensors file.",
+        discussion: """
+            Input tensors (f32, f16 or bf16): q [B, H, Tq, D], k [B, Hkv, Tk, D], v [B, Hkv, Tk, Dv];
+            optional mask (1 = attend, broadcastable to [B, H, Tq, Tk]) and bias (additive, same
+            broadcasting); parameters for learned scores under score.weight (bilinear [D, D]),
+            score.query_weight / score.key_weight / score.vector (additive), else drawn from --seed.
+            Output: out [B, H, Tq, Dv] and, with --weights, weights [B, H, Tq, Tk].
+            Examples:
+              heed attend --input qkv.safetensors --output out.safetensors
+              heed attend --input qkv.safetensors --output out.safetensors --causal bottom-right --weights
+              heed attend --input qkv.safetensors --output out.safetensors --pattern window:64,0 --pattern "global:0|window:4,4"
+              heed attend --input fixtures.safetensors --prefix sdpa_gqa. --output out.safetensors --heads 6 --kv-heads 2
+            """
+    )
+
+    @Option(help: "Safetensors file with q, k, v (and optional mask, bias).") var input: String
+    @Option(help: "Where to write out (and weights); written atomically.") var output: String
+    @Option(help: "Prefix of the input tensor names (e.g. 'case.' for 'case.q').") var prefix = ""
+    @Option(help: "scaled-dot, dot, bilinear, additive or cosine.") var score = "scaled-dot"
+    @Option(help: "Score scale (scaled-dot default 1/√D; cosine default 1).") var scale: Float?
+    @Option(help: "Temperature τ dividing the scores.") var temperature: Float = 1
+    @Option(help: "softmax.") var normalizer = "softmax"
+    @Option(help: "A sparsity pattern (repeat to intersect; join with | to unite).") var pattern: [String] = []
+    @Option(help: "Causal mask alignment: top-left or bottom-right.") var causal: String?
+    @Option(help: "Expected query heads (checked against q).") var heads: Int?
+    @Option(name: .customLong("kv-heads"), help: "Expected key/value heads (checked against k).") var keyValueHeads: Int?
+    @Option(help: "Dropout probability on the weights.") var dropout: Float = 0
+    @Option(help: "Seed for dropout and for parameters not in the file.") var seed: UInt64 = 0
+    @Flag(help: "Also write the attention weights.") var weights = false
+
+    var spec: AttentionSpec {
+        AttentionSpec(score: score, scale: scale, temperature: temperature, normalizer: normalizer, patterns: pattern,
+                      causal: causal, heads: heads, keyValueHeads: keyValueHeads, dropout: dropout, seed: seed)
+    }
+
+    func run() throws {
+        let file: SafeTensorsFile
+        do { file = try SafeTensorsFile(url: URL(fileURLWithPath: input)) } catch {
+            throw CLIError("cannot read --input \(input): \(error)")
+        }
+        let inputs = try AttentionSpec.readInputs(file, prefix: prefix)
+        let attention = try spec.attention(for: inputs)
+        let result = Tensor.withoutGrad { attention(query: inputs.query, key: inputs.key, value: inputs.value) }
+        var tensors = ["out": result.output]
+        if weights { tensors["weights"] = result.weights }
+        do { try SafeTensors.write(tensors, to: URL(fileURLWithPath: output)) } catch {
+            throw CLIError("cannot write --output \(output): \(error)")
+        }
+        print("wrote out \(result.output.shape)\(weights ? " and weights \(result.weights.shape)" : "") to \(output)")
+    }
+}

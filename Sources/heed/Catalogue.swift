@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import HeedAttention
+import HeedTensor
+
+/// One catalogue variant: what it is, where its reference comes from, and
+/// the `heed attend` flags that reproduce its committed fixture.
+struct CatalogueEntry {
+    let variant: String
+    let reference: String
+    let fixture: String
+    let prefix: String
+    let flags: [String]
+}
+
+/// Every variant with a PyTorch fixture that `heed attend` can run.
+enum CatalogueEntries {
+    static let dense = "attention_dense.safetensors"
+    static let all: [CatalogueEntry] = [
+        .init(variant: "scaled dot-product (D = 59)", reference: "F.scaled_dot_product_attention", fixture: dense, prefix: "sdpa_full.", flags: []),
+        .init(variant: "causal, top-left (Tq < Tk)", reference: "SDPA is_causal", fixture: dense, prefix: "sdpa_causal_top_left.", flags: ["--causal", "top-left"]),
+        .init(variant: "causal, bottom-right", reference: "SDPA + tril(Tk − Tq)", fixture: dense, prefix: "sdpa_causal_bottom_right.", flags: ["--causal", "bottom-right"]),
+        .init(variant: "single token (T = 1)", reference: "SDPA", fixture: dense, prefix: "sdpa_single_token.", flags: []),
+        .init(variant: "boolean mask, empty rows → 0", reference: "SDPA + zero rule", fixture: dense, prefix: "sdpa_bool_mask_empty_rows.", flags: []),
+        .init(variant: "additive float bias", reference: "SDPA attn_mask float", fixture: dense, prefix: "sdpa_float_bias.", flags: []),
+        .init(variant: "scale override", reference: "SDPA scale=0.3", fixture: dense, prefix: "sdpa_scale.", flags: ["--scale", "0.3"]),
+        .init(variant: "temperature τ", reference: "SDPA scale=0.3", fixture: dense, prefix: "sdpa_scale.", flags: ["--scale", "0.6", "--temperature", "2"]),
+        .init(variant: "grouped-query heads (6/2)", reference: "SDPA enable_gqa", fixture: dense, prefix: "sdpa_gqa.", flags: ["--heads", "6", "--kv-heads", "2"]),
+        .init(variant: "multi-query heads, causal", reference: "SDPA enable_gqa", fixture: dense, prefix: "sdpa_mqa_causal.", flags: ["--kv-heads", "1", "--causal", "top-left"]),
+        .init(variant: "dot score", reference: "Luong eq. 8 (dot)", fixture: dense, prefix: "score_dot.", flags: ["--score", "dot"]),
+        .init(variant: "bilinear score", reference: "Luong eq. 8 (general)", fixture: dense, prefix: "score_bilinear.", flags: ["--score", "bilinear"]),
+        .init(variant: "additive score", reference: "Bahdanau eq. 6", fixture: dense, prefix: "score_additive.", flags: ["--score", "additive"]),
+        .init(variant: "cosine score", reference: "scaled cosine", fixture: dense, prefix: "score_cosine.", flags: ["--score", "cosine", "--scale", "5"]),
+        .init(variant: "sliding window (2, 1)", reference: "Longformer §3.1", fixture: dense, prefix: "pattern_sliding_window.", flags: ["--pattern", "window:2,1"]),
+        .init(variant: "dilated window", reference: "Longformer §3.1", fixture: dense, prefix: "pattern_dilated_window.", flags: ["--pattern", "dilated:2,1,2"]),
+        .init(variant: "global tokens ∪ window", reference: "Longformer §3.1", fixture: dense, prefix: "pattern_global_window.", flags: ["--pattern", "window:1,1|global:0,5"]),
+        .init(variant: "strided ∩ causal", reference: "Sparse Transformer §4.2", fixture: dense, prefix: "pattern_strided_causal.", flags: ["--pattern", "strided:3", "--causal", "top-left"]),
+        .init(variant: "fixed ∩ causal", reference: "Sparse Transformer §4.2", fixture: dense, prefix: "pattern_fixed_causal.", flags: ["--pattern", "fixed:3,1", "--causal", "top-left"]),
+        .init(variant: "block-diagonal (packed)", reference: "segment mask", fixture: dense, prefix: "pattern_block_diagonal.", flags: ["--pattern", "block-diagonal:3,1,3"]),
+        .init(variant: "key padding (all-padded row)", reference: "SDPA + zero rule", fixture: dense, prefix: "pattern_key_padding.", flags: ["--pattern", "padding:3,0"]),
+        .init(variant: "causal × padding", reference: "SDPA + zero rule", fixture: dense, prefix: "pattern_causal_padding.", flags: ["--pattern", "padding:4,4", "--causal", "top-left"]),
+    ]
+}
+
+/// `heed catalogue`: every variant, checked live against its fixture.
+struct Catalogue: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List every attention variant with a live check against its PyTorch fixture.",
+        discussion: """
+            Each row runs the variant now (through the same code as `heed attend`) on the
+            fixture's inputs and prints the largest absolute difference from PyTorch's output.
+            Examples:
+              heed catalogue
+              heed catalogue --fixtures Tests/Fixtures/attention --json
+            """
+    )
+
+    @Option(help: "Folder of the committed fixtures.") var fixtures = "Tests/Fixtures/attention"
+    @Flag(help: "One JSON object per line instead of a table.") var json = false
+    @Option(help: "Largest absolute error that counts as a pass.") var tolerance: Float = 1e-4
+
+    struct Row {
+        let entry: CatalogueEntry
+        let maxAbsoluteError: Float
+    }
+
+    /// Runs one entry: `heed attend`'s path on the fixture inputs, compared with `out`.
+    static func check(_ entry: CatalogueEntry, fixtures: String) throws -> Float {
+        let url = URL(fileURLWithPath: fixtures).appendingPathComponent(entry.fixture)
+        let file: SafeTensorsFile
+        do { file = try SafeTensorsFile(url: url) } catch { throw CLIError("cannot read fixture \(url.path): \(error)") }
+        let attend = try Attend.parse(["--input", url.path, "--output", "-", "--prefix", entry.prefix] + entry.flags)
+        let inputs = try AttentionSpec.readInputs(file, prefix: entry.prefix)
+        let attention = try attend.spec.attention(for: inputs)
+        let result = Tensor.withoutGrad { attention(query: inputs.query, key: inputs.key, value: inputs.value) }
+        let expected = try file.tensor(entry.prefix + "out")
+        guard expected.shape == result.output.shape else { throw CLIError("\(entry.variant): shape \(result.output.shape) ≠ \(expected.shape)") }
+        return zip(result.output.scalars, expected.scalars).reduce(0) { Swift.max($0, Swift.abs($1.0 - $1.1)) }
+    }
+
+    func run() throws {
+        var failures = 0
+        if !json {
+            print("Variant".padding(toLength: 32, withPad: " ", startingAt: 0) + "Reference".padding(toLength: 32, withPad: " ", startingAt: 0)
+                  + "max |Heed − PyTorch|   check")
+        }
+        for entry in CatalogueEntries.all {
+            let error = try Self.check(entry, fixtures: fixtures)
+            let pass = error <= tolerance
+            if !pass { failures += 1 }
+            let command = (["heed", "attend", "--input", "\(fixtures)/\(entry.fixture)", "--prefix", entry.prefix, "--output", "out.safetensors"] + entry.flags)
+                .map { $0.contains(" ") || $0.contains("|") ? "'\($0)'" : $0 }.joined(separator: " ")
+            if json {
+                let object: [String: Any] = ["variant": entry.variant, "reference": entry.reference, "command": command,
+                                             "max_abs_error": Double(error), "pass": pass]
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(entry.variant.padding(toLength: 32, withPad: " ", startingAt: 0)
+                      + entry.reference.padding(toLength: 32, withPad: " ", startingAt: 0)
+                      + String(format: "%-22.2e", error) + (pass ? "ok" : "FAIL"))
+            }
+        }
+        if !json { print("\n\(CatalogueEntries.all.count - failures) of \(CatalogueEntries.all.count) variants within \(tolerance) of PyTorch") }
+        if failures > 0 { throw ExitCode(1) }
+    }
+}
