@@ -38,7 +38,8 @@ import HeedTensor
 /// discussed for encoders in the reference repository, issue 5; MosaicBERT
 /// uses it).
 ///
-/// The bias is a constant: no gradient.
+/// The bias is a finite constant (no gradient); masking is the pattern's job,
+/// and a row with no allowed key gets zeros from the normalizer, whatever the bias.
 public struct ALiBi: AttentionBias {
     /// H, the number of query heads (one slope each).
     public let heads: Int

@@ -30,6 +30,9 @@ import HeedTensor
 ///
 /// **Query positions**: query i sits at `queryOffset + i`, keys at `0 ..< Tk`
 /// (``AttentionBias``); with a KV cache pass `queryOffset = Tk − Tq`.
+///
+/// The bias is finite; a row the pattern masks entirely gets zeros (and zero
+/// gradients, for the table too) from the normalizer.
 public struct RelativePositionBias: AttentionBias {
     /// H, the number of query heads.
     public let heads: Int

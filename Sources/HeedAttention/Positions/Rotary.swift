@@ -137,3 +137,6 @@ public struct Rotary {
         return Tensor.concatenate([rotated, x.sliced(axis: -1, start: r, end: headDimension)], axis: -1)  // [..., T, D]
     }
 }
+/// `MultiHeadAttention.positionTransform` takes a ``Rotary``: it rotates the new
+/// queries and keys at the KV cache's position before they are cached.
+extension Rotary: PositionTransform {}
