@@ -20,7 +20,7 @@ import HeedTensor
 /// - ``Convention/halfSplit``: feature i pairs with i + R/2 (GPT-NeoX, Llama,
 ///   Hugging Face's `rotate_half`).
 /// - ``Convention/interleaved``: feature 2i pairs with 2i + 1 (the paper's
-///   eq. 34, GPT-J, Mesh-TensorFlow).
+///   eq. 34, GPT-J).
 ///
 /// The two give the same attention scores for the same model only after the
 /// projection weights are permuted accordingly; checkpoints must use the
