@@ -21,6 +21,10 @@ public struct Attention {
     public var temperature: Float = 1
     /// Additive biases (ALiBi, relative positions, float masks).
     public var biases: [any AttentionBias] = []
+    /// Rotary embeddings (or another transform) applied to q at its positions
+    /// and k at 0 ..< Tk before scoring. (``MultiHeadAttention`` rotates before
+    /// caching instead and leaves this nil.)
+    public var positionTransform: (any PositionTransform)?
     /// Which pairs exist.
     public var pattern: Pattern = .full
     /// How scores become weights.
@@ -30,8 +34,10 @@ public struct Attention {
     public var dropoutSeed: UInt64 = 0
 
     public init(score: Score = .scaledDot(), temperature: Float = 1, biases: [any AttentionBias] = [],
+                positionTransform: (any PositionTransform)? = nil,
                 pattern: Pattern = .full, normalizer: Normalizer = .softmax, dropout: Float = 0, dropoutSeed: UInt64 = 0) {
         self.score = score
+        self.positionTransform = positionTransform
         self.temperature = temperature
         self.biases = biases
         self.pattern = pattern
@@ -51,8 +57,10 @@ public struct Attention {
     }
 
     /// Runs the dense reference engine: materialises the [B, H, Tq, Tk] scores.
-    /// `queryOffset` is the position of the first query (KV-cache decoding).
-    public func callAsFunction(query: Tensor, key: Tensor, value: Tensor, queryOffset: Int = 0) -> Output {
+    /// `queryOffset` is the position of the first query relative to the first
+    /// key; nil means Tk − Tq (bottom-right: the last query lines up with the
+    /// last key, as the window patterns and a KV cache assume).
+    public func callAsFunction(query: Tensor, key: Tensor, value: Tensor, queryOffset: Int? = nil) -> Output {
         precondition(query.rank == 4 && key.rank == 4 && value.rank == 4,
                      "Attention: q, k, v must be [B, H, T, D], got \(query.shape), \(key.shape), \(value.shape)")
         let (b, h, tq) = (query.shape[0], query.shape[1], query.shape[2])
@@ -61,6 +69,12 @@ public struct Attention {
         precondition(value.shape[1] == hkv && value.shape[2] == tk && key.shape[0] == value.shape[0],
                      "Attention: key \(key.shape) and value \(value.shape) disagree")
         let group = h / hkv
+        let queryOffset = queryOffset ?? tk - tq
+        var query = query, key = key
+        if let positionTransform {
+            query = positionTransform.apply(query, offset: queryOffset)
+            key = positionTransform.apply(key, offset: 0)
+        }
 
         // 1. Amplification, per key/value group without repeating K/V.
         let q5 = query.reshaped([b, hkv, group, tq, query.shape[3]])                 // [B, Hkv, G, Tq, D]
