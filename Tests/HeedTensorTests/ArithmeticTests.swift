@@ -97,3 +97,16 @@ final class TransposedMatmulTests: XCTestCase {
         }
     }
 }
+
+final class LinearOpTests: XCTestCase {
+    func testLinearMatchesLoopsAndGradients() {
+        let x = randomTensor([2, 3, 5], seed: 95), w = randomTensor([4, 5], seed: 96), b = randomTensor([4], seed: 97)
+        let y = x.linear(weight: w, bias: b)
+        XCTAssertEqual(y.shape, [2, 3, 4])
+        for i in 0..<2 { for t in 0..<3 { for o in 0..<4 {
+            let expected = (0..<5).reduce(Double(b.scalars[o])) { $0 + Double(x[i, t, $1]) * Double(w[o, $1]) }
+            XCTAssertEqual(Double(y[i, t, o]), expected, accuracy: 1e-5)
+        } } }
+        assertGradients([x, w, b]) { $0[0].linear(weight: $0[1], bias: $0[2]) }
+    }
+}

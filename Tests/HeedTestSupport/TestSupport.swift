@@ -52,3 +52,8 @@ public func fixturesDirectory(file: StaticString = #filePath) -> URL {
     URL(fileURLWithPath: "\(file)").deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
 }
 
+
+/// Opens a committed safetensors fixture under Tests/Fixtures.
+public func loadFixture(_ relativePath: String) throws -> SafeTensorsFile {
+    try SafeTensorsFile(url: fixturesDirectory().appendingPathComponent(relativePath))
+}

@@ -89,3 +89,21 @@ extension Tensor {
         return Tensor(shape: batch + [m, n], storage: out)
     }
 }
+
+extension Tensor {
+    /// An affine map with PyTorch's weight layout (`torch.nn.functional.linear`):
+    ///
+    /// ```
+    /// y = x Wᵀ + b        x [.., In], W [Out, In], b [Out] → y [.., Out]
+    /// ```
+    ///
+    /// W is read transposed by sgemm, never copied.
+    public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        precondition(weight.rank == 2 && shape.last == weight.shape[1],
+                     "linear: input \(shape) does not match weight \(weight.shape) [Out, In]")
+        let flat = reshaped([-1, weight.shape[1]])                                   // [N, In]
+        var y = Tensor.matmul(flat, weight, transposeB: true)                        // [N, Out]
+        if let bias { y = y + bias }
+        return y.reshaped(Array(shape.dropLast()) + [weight.shape[0]])               // [.., Out]
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A safetensors file, opened for reading: the header is parsed and validated
+/// when the file is opened, and each tensor's data is converted on request.
+///
+/// The format (huggingface/safetensors): an 8-byte little-endian u64 `N`, `N`
+/// bytes of UTF-8 JSON, then the data buffer.
+///
+/// ```
+/// {"__metadata__": {"format": "pt"},
+///  "wte": {"dtype": "BF16", "shape": [50257, 768], "data_offsets": [0, 77194752]}, …}
+/// ```
+///
+/// `data_offsets` are byte offsets into the data buffer, which the tensors
+/// must tile without holes or overlaps (see ``SafeTensorsError`` for every
+/// rule checked). A file that opens is safe to read in full: every tensor's
+/// bytes lie inside the file and match its dtype and shape.
+///
+/// ```swift
+/// let file = try SafeTensorsFile(url: URL(fileURLWithPath: "model.safetensors"))
+/// let embedding = try file.tensor("wte")        // BF16 on disk → f32 Tensor [50257, 768]
+/// let ids = try file.indices("position_ids")    // I64 on disk → IndexTensor
+/// ```
+///
+/// `init(url:)` memory-maps the file, so opening a large checkpoint costs the
+/// header only; pages are read as tensors are converted. As with any mapping,
+/// another process *truncating* the file while it is open makes later reads
+/// fault; Heed's own writer never does that (it writes a new file and renames
+/// it over the old one, and the mapping keeps the old contents).
+///
+/// Instances are immutable and can be shared across threads.
+public final class SafeTensorsFile: Sendable {
+    /// The `__metadata__` strings of the header (empty when there are none).
+    public let metadata: [String: String]
+    /// Every tensor, in the order the header lists them.
+    public let tensorInfos: [SafeTensorInfo]
+    private let index: [JSONString: Int]
+    private let region: ByteRegion
+    private let dataStart: Int
+
+    /// Memory-maps and validates the file at `url`.
+    ///
+    /// - Throws: ``SafeTensorsError/io(operation:path:errno:)`` when the file
+    ///   cannot be opened or mapped; any other ``SafeTensorsError`` case when
+    ///   its contents are malformed.
+    public convenience init(url: URL) throws(SafeTensorsError) {
+        try self.init(region: ByteRegion(mapping: url.path))
+    }
+
+    /// Validates an in-memory copy of a whole safetensors file (copied once).
+    ///
+    /// - Throws: a ``SafeTensorsError`` describing the first problem found.
+    public convenience init(data: Data) throws(SafeTensorsError) {
+        try self.init(region: ByteRegion(copying: data))
+    }
+
+    private init(region: ByteRegion) throws(SafeTensorsError) {
+        let header = try SafeTensorsHeader(file: region.bytes)
+        self.region = region
+        self.metadata = header.metadata
+        self.tensorInfos = header.tensors
+        self.index = header.index
+        self.dataStart = header.dataStart
+    }
+
+    // MARK: Facts
+
+    /// The tensor names, in the order the header lists them.
+    public var names: [String] { tensorInfos.map(\.name) }
+
+    /// Whether the file holds a tensor of that name (compared byte for byte).
+    public func contains(_ name: String) -> Bool { index[JSONString(bytes: Array(name.utf8))] != nil }
+
+    /// The dtype, shape and data offsets of a tensor, without reading its data.
+    ///
+    /// - Throws: ``SafeTensorsError/tensorNotFound(_:)``.
+    public func info(_ name: String) throws(SafeTensorsError) -> SafeTensorInfo {
+        guard let position = index[JSONString(bytes: Array(name.utf8))] else { throw .tensorNotFound(name) }
+        return tensorInfos[position]
+    }
+
+    // MARK: Data
+
+    /// Passes the tensor's bytes, as stored (little-endian, row-major), to `body`.
+    /// The buffer is valid only during the call.
+    ///
+    /// - Throws: ``SafeTensorsError/tensorNotFound(_:)``, or what `body` throws.
+    public func withRawBytes<R>(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        let info = try info(name)
+        return try body(bytes(of: info))
+    }
+
+    /// A copy of the tensor's bytes as stored (little-endian, row-major).
+    ///
+    /// - Throws: ``SafeTensorsError/tensorNotFound(_:)``.
+    public func rawBytes(_ name: String) throws(SafeTensorsError) -> [UInt8] {
+        [UInt8](bytes(of: try info(name)))
+    }
+
+    /// The tensor converted to f32: exactly for F32, F16, BF16 and the F8 types;
+    /// rounded to nearest for F64 and integers wider than 24 bits; `BOOL` as 0
+    /// or 1. Every call reads the file again and returns a new tensor.
+    ///
+    /// - Throws: ``SafeTensorsError/tensorNotFound(_:)``;
+    ///   ``SafeTensorsError/cannotConvert(tensor:dtype:to:)`` for `F4`,
+    ///   `F6_E2M3`, `F6_E3M2` and `C64`.
+    public func tensor(_ name: String) throws(SafeTensorsError) -> Tensor {
+        let info = try info(name)
+        guard info.dtype.canDecodeToFloat else { throw .cannotConvert(tensor: name, dtype: info.dtype, to: "Float") }
+        let source = bytes(of: info)
+        return Tensor.build(info.shape) { out in
+            ElementDecoding.decodeFloats(info.dtype, from: source, into: out)
+        }
+    }
+
+    /// An integer (or `BOOL`) tensor as indices, exactly.
+    ///
+    /// - Throws: ``SafeTensorsError/tensorNotFound(_:)``;
+    ///   ``SafeTensorsError/cannotConvert(tensor:dtype:to:)`` for a
+    ///   floating-point dtype; ``SafeTensorsError/valueOutOfRange(tensor:value:dtype:)``
+    ///   for a `U64` above `Int.max`.
+    public func indices(_ name: String) throws(SafeTensorsError) -> IndexTensor {
+        let info = try info(name)
+        guard info.dtype.isInteger else { throw .cannotConvert(tensor: name, dtype: info.dtype, to: "Int") }
+        let values = try ElementDecoding.decodeIntegers(info.dtype, from: bytes(of: info), tensor: name)
+        return IndexTensor(values, shape: info.shape)
+    }
+
+    /// Every tensor whose dtype converts to `Float`, by name.
+    ///
+    /// - Throws: ``SafeTensorsError/cannotConvert(tensor:dtype:to:)`` if any
+    ///   tensor's dtype does not (read those with ``rawBytes(_:)``).
+    public func tensors() throws(SafeTensorsError) -> [String: Tensor] {
+        var result: [String: Tensor] = [:]
+        for info in tensorInfos { result[info.name] = try tensor(info.name) }
+        return result
+    }
+
+    private func bytes(of info: SafeTensorInfo) -> UnsafeRawBufferPointer {
+        // Validated when the file was opened: dataStart + upperBound ≤ region.count.
+        UnsafeRawBufferPointer(rebasing: region.bytes[(dataStart + info.dataOffsets.lowerBound)..<(dataStart + info.dataOffsets.upperBound)])
+    }
+}
+
+/// Read-only bytes that stay valid for the object's lifetime: a private
+/// read-only mapping of a file, or a private heap copy.
+///
+/// `@unchecked Sendable` is sound: `bytes` is set once in `init`, the memory is
+/// never written after that (a `PROT_READ` mapping, or a copy no one else can
+/// reach), and it is released only in `deinit`, when no reference remains.
+final class ByteRegion: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+    /// What to release in `deinit`: the mapping (address, length) or the copy.
+    private let mapping: (address: UnsafeMutableRawPointer, length: Int)?
+    private let allocation: UnsafeMutableRawPointer?
+
+    /// Maps the whole file at `path` read-only (`MAP_PRIVATE`).
+    init(mapping path: String) throws(SafeTensorsError) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw .io(operation: "stat", path: path, errno: errno) }
+        guard (status.st_mode & S_IFMT) == S_IFREG else { throw .io(operation: "open", path: path, errno: EISDIR) }
+        let size = Int(status.st_size)
+        if size == 0 {                                    // mmap rejects length 0
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            mapping = nil
+            allocation = nil
+            return
+        }
+        guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0),
+              address != UnsafeMutableRawPointer(bitPattern: -1) else {   // MAP_FAILED
+            throw .io(operation: "mmap", path: path, errno: errno)
+        }
+        bytes = UnsafeRawBufferPointer(start: address, count: size)
+        mapping = (address, size)
+        allocation = nil
+    }
+
+    /// A private copy of `data`.
+    init(copying data: Data) {
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(data.count, 1), alignment: 16)
+        _ = data.copyBytes(to: memory.bindMemory(to: UInt8.self))
+        bytes = UnsafeRawBufferPointer(start: memory.baseAddress, count: data.count)
+        mapping = nil
+        allocation = memory.baseAddress
+    }
+
+    deinit {
+        if let mapping { munmap(mapping.address, mapping.length) }
+        allocation?.deallocate()
+    }
+}
