@@ -52,7 +52,14 @@ public struct LuongAttention {
         case concat(weight: Tensor, vector: Tensor)
 
         /// Which score, without parameters (for the seeded initialiser).
-        public enum Kind: Sendable { case dot, general, concat }
+        public enum Kind: Sendable {
+            /// h_tᵀ h̄_s.
+            case dot
+            /// h_tᵀ W_a h̄_s.
+            case general
+            /// v_aᵀ tanh(W_a [h_t; h̄_s]).
+            case concat
+        }
 
         /// The score's trainable parameters.
         public var parameters: [Tensor] {
@@ -76,7 +83,14 @@ public struct LuongAttention {
         case predictive(halfWidth: Int, weight: Tensor, vector: Tensor)
 
         /// Which window, without parameters (for the seeded initialiser).
-        public enum Kind: Sendable { case global, monotonic(halfWidth: Int), predictive(halfWidth: Int) }
+        public enum Kind: Sendable {
+            /// Every source position.
+            case global
+            /// Local-m with half-width D ≥ 1.
+            case monotonic(halfWidth: Int)
+            /// Local-p with half-width D ≥ 1.
+            case predictive(halfWidth: Int)
+        }
 
         /// The window's trainable parameters.
         public var parameters: [Tensor] {
@@ -102,6 +116,13 @@ public struct LuongAttention {
 
     /// A layer with explicit parameters (used as given; set `requiresGrad`
     /// on them to train or to read their gradients).
+    ///
+    /// - Parameters:
+    ///   - decoderSize: Dd, the size of h_t.
+    ///   - encoderSize: De, the size of h̄_s (must equal Dd for `.dot`).
+    ///   - scoring: the score with its parameters (shapes on ``Scoring``).
+    ///   - window: global, local-m or local-p (D ≥ 1; local-p's shapes on ``Window``).
+    ///   - outputWeight: W_c [De + Dd, Dc] for the attentional state, or nil.
     public init(decoderSize: Int, encoderSize: Int, scoring: Scoring, window: Window = .global, outputWeight: Tensor? = nil) {
         let op = "LuongAttention"
         switch scoring {

@@ -28,6 +28,7 @@ public struct RecurrentAttentionOutput {
     /// local-m): [B] or [B, Tq], in 0-based source positions; nil for global.
     public var alignedPosition: Tensor?
 
+    /// Bundles a layer's outputs (shapes as documented on each property).
     public init(context: Tensor, weights: Tensor, attentionalState: Tensor? = nil, alignedPosition: Tensor? = nil) {
         self.context = context
         self.weights = weights
