@@ -34,11 +34,20 @@ struct Attend: ParsableCommand {
     @Option(name: .customLong("kv-heads"), help: "Expected key/value heads (checked against k).") var keyValueHeads: Int?
     @Option(help: "Dropout probability on the weights.") var dropout: Float = 0
     @Option(help: "Seed for dropout and for parameters not in the file.") var seed: UInt64 = 0
+    @Option(help: "Rotary embeddings on q and k: half (Llama/NeoX) or interleaved (GPT-J).") var rope: String?
+    @Option(name: .customLong("rope-base"), help: "RoPE base θ.") var ropeBase: Double = 10000
+    @Option(name: .customLong("rotary-dimension"), help: "Rotate only the first R features (even).") var rotaryDimension: Int?
+    @Option(help: "ALiBi biases: causal or symmetric.") var alibi: String?
+    @Option(help: "T5 relative-position buckets: bidirectional or causal (table from the file or --seed).") var relative: String?
+    @Option(name: .customLong("relative-buckets"), help: "T5 bucket count.") var relativeBuckets = 32
+    @Option(name: .customLong("relative-max-distance"), help: "T5 maximum distance.") var relativeMaxDistance = 128
     @Flag(help: "Also write the attention weights.") var weights = false
 
     var spec: AttentionSpec {
         AttentionSpec(score: score, scale: scale, temperature: temperature, normalizer: normalizer, patterns: pattern,
-                      causal: causal, heads: heads, keyValueHeads: keyValueHeads, dropout: dropout, seed: seed)
+                      causal: causal, heads: heads, keyValueHeads: keyValueHeads, dropout: dropout, seed: seed,
+                      rope: rope, ropeBase: ropeBase, rotaryDimension: rotaryDimension, alibi: alibi, relative: relative,
+                      relativeBuckets: relativeBuckets, relativeMaxDistance: relativeMaxDistance)
     }
 
     func run() throws {

@@ -17,6 +17,16 @@ struct AttentionSpec {
     var keyValueHeads: Int?
     var dropout: Float = 0
     var seed: UInt64 = 0
+    /// `half` or `interleaved` rotary embeddings on q and k.
+    var rope: String?
+    var ropeBase: Double = 10000
+    var rotaryDimension: Int?
+    /// `causal` (−m·(i − j)) or `symmetric` (−m·|i − j|) ALiBi.
+    var alibi: String?
+    /// `bidirectional` or `causal` T5 relative-position buckets.
+    var relative: String?
+    var relativeBuckets = 32
+    var relativeMaxDistance = 128
 
     /// Inputs read from a safetensors file: `q` [B, H, Tq, D], `k`/`v` [B, Hkv, Tk, D|Dv],
     /// optional `mask` (1 = attend) and `bias`, and parameters under `score.*`.
@@ -36,6 +46,10 @@ struct AttentionSpec {
         }
         func optional(_ name: String) throws -> Tensor? { file.contains(prefix + name) ? try file.tensor(prefix + name) : nil }
         var parameters: [String: Tensor] = [:]
+        // T5 tables: `relative.table` (or `table`) [buckets, H].
+        for name in ["relative.table", "table"] where file.contains(prefix + name) && parameters["relative.table"] == nil {
+            parameters["relative.table"] = try file.tensor(prefix + name)
+        }
         for name in file.names where name.hasPrefix(prefix + "score.") {
             parameters[String(name.dropFirst(prefix.count))] = try file.tensor(name)
         }
@@ -86,7 +100,33 @@ struct AttentionSpec {
         if let mask = inputs.mask { parts.append(.mask(mask)) }
         var biases: [any AttentionBias] = []
         if let bias = inputs.bias { biases.append(AdditiveBias(bias)) }
-        return Attention(score: try makeScore(inputs), temperature: temperature, biases: biases,
+        let heads = inputs.query.shape[1]
+        if let alibi {
+            guard ["causal", "symmetric"].contains(alibi) else { throw CLIError("--alibi takes causal or symmetric, got '\(alibi)'") }
+            biases.append(ALiBi(heads: heads, symmetric: alibi == "symmetric"))
+        }
+        if let relative {
+            guard ["bidirectional", "causal"].contains(relative) else { throw CLIError("--relative takes bidirectional or causal, got '\(relative)'") }
+            guard relativeBuckets >= 2, relativeMaxDistance >= 1 else { throw CLIError("--relative-buckets must be ≥ 2 and --relative-max-distance ≥ 1") }
+            let table = inputs.parameters["relative.table"]
+            if let table, table.shape != [relativeBuckets, heads] {
+                throw CLIError("relative.table has shape \(table.shape); need [\(relativeBuckets), \(heads)]")
+            }
+            biases.append(RelativePositionBias(heads: heads, numBuckets: relativeBuckets, maxDistance: relativeMaxDistance,
+                                               bidirectional: relative == "bidirectional", table: table, seed: seed))
+        }
+        var rotary: Rotary?
+        if let rope {
+            let d = inputs.query.shape[3]
+            guard ["half", "interleaved"].contains(rope) else { throw CLIError("--rope takes half or interleaved, got '\(rope)'") }
+            let r = rotaryDimension ?? d
+            guard r >= 2, r % 2 == 0, r <= d, inputs.key.shape[3] == d else {
+                throw CLIError("--rope needs an even rotary dimension ≤ D = \(d) (got \(r)) and equal q/k sizes")
+            }
+            guard ropeBase > 1, ropeBase.isFinite else { throw CLIError("--rope-base must be > 1") }
+            rotary = Rotary(headDimension: d, base: ropeBase, convention: rope == "half" ? .halfSplit : .interleaved, rotaryDimension: r)
+        }
+        return Attention(score: try makeScore(inputs), temperature: temperature, biases: biases, positionTransform: rotary,
                          pattern: parts.isEmpty ? .full : parts.count == 1 ? parts[0] : .intersection(parts),
                          normalizer: try Self.normalizer(normalizer), dropout: dropout, dropoutSeed: seed)
     }

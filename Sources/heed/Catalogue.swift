@@ -39,6 +39,10 @@ enum CatalogueEntries {
         .init(variant: "block-diagonal (packed)", reference: "segment mask", fixture: dense, prefix: "pattern_block_diagonal.", flags: ["--pattern", "block-diagonal:3,1,3"]),
         .init(variant: "key padding (all-padded row)", reference: "SDPA + zero rule", fixture: dense, prefix: "pattern_key_padding.", flags: ["--pattern", "padding:3,0"]),
         .init(variant: "causal × padding", reference: "SDPA + zero rule", fixture: dense, prefix: "pattern_causal_padding.", flags: ["--pattern", "padding:4,4", "--causal", "top-left"]),
+        .init(variant: "ALiBi + RoPE (half), GQA, causal", reference: "Press §3; Su eq. 34; SDPA", fixture: "positions_attention.safetensors",
+              prefix: "alibi_rope.", flags: ["--alibi", "causal", "--rope", "half", "--causal", "bottom-right"]),
+        .init(variant: "T5 buckets + RoPE (interleaved)", reference: "Raffel §2.1; Su eq. 34; SDPA", fixture: "positions_attention.safetensors",
+              prefix: "t5_rope.", flags: ["--relative", "bidirectional", "--rope", "interleaved", "--rotary-dimension", "58"]),
     ]
 }
 
@@ -81,7 +85,7 @@ struct Catalogue: ParsableCommand {
     func run() throws {
         var failures = 0
         if !json {
-            print("Variant".padding(toLength: 32, withPad: " ", startingAt: 0) + "Reference".padding(toLength: 32, withPad: " ", startingAt: 0)
+            print("Variant".padding(toLength: 36, withPad: " ", startingAt: 0) + "Reference".padding(toLength: 36, withPad: " ", startingAt: 0)
                   + "max |Heed − PyTorch|   check")
         }
         for entry in CatalogueEntries.all {
@@ -96,8 +100,8 @@ struct Catalogue: ParsableCommand {
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             } else {
-                print(entry.variant.padding(toLength: 32, withPad: " ", startingAt: 0)
-                      + entry.reference.padding(toLength: 32, withPad: " ", startingAt: 0)
+                print(entry.variant.padding(toLength: 36, withPad: " ", startingAt: 0)
+                      + entry.reference.padding(toLength: 36, withPad: " ", startingAt: 0)
                       + String(format: "%-22.2e", error) + (pass ? "ok" : "FAIL"))
             }
         }

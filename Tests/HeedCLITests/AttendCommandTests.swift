@@ -42,7 +42,9 @@ final class AttendCommandTests: XCTestCase {
             let fixture = try SafeTensorsFile(url: URL(fileURLWithPath: arguments[inputIndex + 1]))
             let prefix = arguments[prefixIndex + 1]
             assertClose(try written.tensor("out"), try fixture.tensor(prefix + "out"), rtol: 1e-4, atol: 1e-5, command)
-            assertClose(try written.tensor("weights"), try fixture.tensor(prefix + "weights"), rtol: 1e-4, atol: 1e-5, command)
+            if fixture.contains(prefix + "weights") {
+                assertClose(try written.tensor("weights"), try fixture.tensor(prefix + "weights"), rtol: 1e-4, atol: 1e-5, command)
+            }
         }
     }
 
