@@ -18,6 +18,12 @@ struct Attend: ParsableCommand {
               heed attend --input qkv.safetensors --output out.safetensors --causal bottom-right --weights
               heed attend --input qkv.safetensors --output out.safetensors --pattern window:64,0 --pattern "global:0|window:4,4"
               heed attend --input fixtures.safetensors --prefix sdpa_gqa. --output out.safetensors --heads 6 --kv-heads 2
+              heed attend --input qkv.safetensors --output out.safetensors --rope half --alibi causal --causal bottom-right
+            With --layer bahdanau|luong the file holds state [B, (Tq,) Dd], encoder_outputs [B, T, De],
+            optional lengths [B] and the layer's weights (state_weight, encoder_weight, vector; or
+            score_weight, score_vector, position_weight, position_vector, output_weight); the output
+            holds context, weights and, when present, attentional_state and aligned_position.
+              heed attend --layer luong --luong-score general --window predictive:3 --input in.safetensors --output out.safetensors
             """
     )
 
@@ -42,6 +48,10 @@ struct Attend: ParsableCommand {
     @Option(name: .customLong("relative-buckets"), help: "T5 bucket count.") var relativeBuckets = 32
     @Option(name: .customLong("relative-max-distance"), help: "T5 maximum distance.") var relativeMaxDistance = 128
     @Flag(help: "Also write the attention weights.") var weights = false
+    @Option(help: "A recurrent-era layer instead of q/k/v attention: bahdanau or luong (see below).") var layer: String?
+    @Option(name: .customLong("luong-score"), help: "Luong score: dot, general or concat.") var luongScore = "general"
+    @Option(help: "Luong window: global, monotonic:D (local-m) or predictive:D (local-p).") var window = "global"
+    @Option(name: .customLong("step-offset"), help: "Luong local-m: position of the first decoder step.") var stepOffset = 0
 
     var spec: AttentionSpec {
         AttentionSpec(score: score, scale: scale, temperature: temperature, normalizer: normalizer, patterns: pattern,
@@ -50,19 +60,29 @@ struct Attend: ParsableCommand {
                       relativeBuckets: relativeBuckets, relativeMaxDistance: relativeMaxDistance)
     }
 
+    /// Every named output of the configuration on the file's inputs.
+    func compute(_ file: SafeTensorsFile) throws -> [String: Tensor] {
+        if let layer {
+            return try Tensor.withoutGrad {
+                try RecurrentLayerSpec(layer: layer, luongScore: luongScore, window: window, stepOffset: stepOffset).run(file, prefix: prefix)
+            }
+        }
+        let inputs = try AttentionSpec.readInputs(file, prefix: prefix)
+        let attention = try spec.attention(for: inputs)
+        let result = Tensor.withoutGrad { attention(query: inputs.query, key: inputs.key, value: inputs.value) }
+        return ["out": result.output, "weights": result.weights]
+    }
+
     func run() throws {
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(url: URL(fileURLWithPath: input)) } catch {
             throw CLIError("cannot read --input \(input): \(error)")
         }
-        let inputs = try AttentionSpec.readInputs(file, prefix: prefix)
-        let attention = try spec.attention(for: inputs)
-        let result = Tensor.withoutGrad { attention(query: inputs.query, key: inputs.key, value: inputs.value) }
-        var tensors = ["out": result.output]
-        if weights { tensors["weights"] = result.weights }
+        var tensors = try compute(file)
+        if !weights && layer == nil { tensors["weights"] = nil }
         do { try SafeTensors.write(tensors, to: URL(fileURLWithPath: output)) } catch {
             throw CLIError("cannot write --output \(output): \(error)")
         }
-        print("wrote out \(result.output.shape)\(weights ? " and weights \(result.weights.shape)" : "") to \(output)")
+        print("wrote " + tensors.keys.sorted().map { "\($0) \(tensors[$0]!.shape)" }.joined(separator: ", ") + " to \(output)")
     }
 }

@@ -11,6 +11,8 @@ struct CatalogueEntry {
     let fixture: String
     let prefix: String
     let flags: [String]
+    /// The output compared with the fixture (`out`, or `context` for layers).
+    var outputName = "out"
 }
 
 /// Every variant with a PyTorch fixture that `heed attend` can run.
@@ -43,7 +45,17 @@ enum CatalogueEntries {
               prefix: "alibi_rope.", flags: ["--alibi", "causal", "--rope", "half", "--causal", "bottom-right"]),
         .init(variant: "T5 buckets + RoPE (interleaved)", reference: "Raffel §2.1; Su eq. 34; SDPA", fixture: "positions_attention.safetensors",
               prefix: "t5_rope.", flags: ["--relative", "bidirectional", "--rope", "interleaved", "--rotary-dimension", "58"]),
-    ]
+    ] + recurrent
+
+    static let recurrent: [CatalogueEntry] = [
+        ("Bahdanau additive (padded)", "Bahdanau eq. 5–6", "bahdanau_padded", ["--layer", "bahdanau"]),
+        ("Bahdanau, T = 59", "Bahdanau eq. 5–6", "bahdanau_t59", ["--layer", "bahdanau"]),
+        ("Luong global dot", "Luong eq. 7–8", "luong_dot", ["--layer", "luong", "--luong-score", "dot"]),
+        ("Luong global general", "Luong eq. 7–8", "luong_general_t59", ["--layer", "luong", "--luong-score", "general"]),
+        ("Luong global concat", "Luong eq. 7–8", "luong_concat", ["--layer", "luong", "--luong-score", "concat"]),
+        ("Luong local-p", "Luong eq. 9–10", "luong_local_p", ["--layer", "luong", "--window", "predictive:3"]),
+        ("Luong local-m", "Luong §3.2", "luong_local_m", ["--layer", "luong", "--luong-score", "dot", "--window", "monotonic:2", "--step-offset", "2"]),
+    ].map { .init(variant: $0.0, reference: $0.1, fixture: "recurrent_\($0.2).safetensors", prefix: "", flags: $0.3, outputName: "context") }
 }
 
 /// `heed catalogue`: every variant, checked live against its fixture.
@@ -74,12 +86,10 @@ struct Catalogue: ParsableCommand {
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(url: url) } catch { throw CLIError("cannot read fixture \(url.path): \(error)") }
         let attend = try Attend.parse(["--input", url.path, "--output", "-", "--prefix", entry.prefix] + entry.flags)
-        let inputs = try AttentionSpec.readInputs(file, prefix: entry.prefix)
-        let attention = try attend.spec.attention(for: inputs)
-        let result = Tensor.withoutGrad { attention(query: inputs.query, key: inputs.key, value: inputs.value) }
-        let expected = try file.tensor(entry.prefix + "out")
-        guard expected.shape == result.output.shape else { throw CLIError("\(entry.variant): shape \(result.output.shape) ≠ \(expected.shape)") }
-        return zip(result.output.scalars, expected.scalars).reduce(0) { Swift.max($0, Swift.abs($1.0 - $1.1)) }
+        guard let actual = try attend.compute(file)[entry.outputName] else { throw CLIError("\(entry.variant): no output \(entry.outputName)") }
+        let expected = try file.tensor(entry.prefix + entry.outputName)
+        guard expected.shape == actual.shape else { throw CLIError("\(entry.variant): shape \(actual.shape) ≠ \(expected.shape)") }
+        return zip(actual.scalars, expected.scalars).reduce(0) { Swift.max($0, Swift.abs($1.0 - $1.1)) }
     }
 
     func run() throws {
@@ -93,9 +103,10 @@ struct Catalogue: ParsableCommand {
             let pass = error <= tolerance
             if !pass { failures += 1 }
             let command = (["heed", "attend", "--input", "\(fixtures)/\(entry.fixture)", "--prefix", entry.prefix, "--output", "out.safetensors"] + entry.flags)
+                .map { $0.isEmpty ? "''" : $0 }
                 .map { $0.contains(" ") || $0.contains("|") ? "'\($0)'" : $0 }.joined(separator: " ")
             if json {
-                let object: [String: Any] = ["variant": entry.variant, "reference": entry.reference, "command": command,
+                let object: [String: Any] = ["variant": entry.variant, "reference": entry.reference, "command": command, "output": entry.outputName,
                                              "max_abs_error": Double(error), "pass": pass]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))

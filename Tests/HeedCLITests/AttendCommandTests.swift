@@ -41,7 +41,8 @@ final class AttendCommandTests: XCTestCase {
             let inputIndex = try XCTUnwrap(arguments.firstIndex(of: "--input")), prefixIndex = try XCTUnwrap(arguments.firstIndex(of: "--prefix"))
             let fixture = try SafeTensorsFile(url: URL(fileURLWithPath: arguments[inputIndex + 1]))
             let prefix = arguments[prefixIndex + 1]
-            assertClose(try written.tensor("out"), try fixture.tensor(prefix + "out"), rtol: 1e-4, atol: 1e-5, command)
+            let outputName = try XCTUnwrap(row["output"] as? String)
+            assertClose(try written.tensor(outputName), try fixture.tensor(prefix + outputName), rtol: 1e-4, atol: 1e-5, command)
             if fixture.contains(prefix + "weights") {
                 assertClose(try written.tensor("weights"), try fixture.tensor(prefix + "weights"), rtol: 1e-4, atol: 1e-5, command)
             }
@@ -73,13 +74,13 @@ final class AttendCommandTests: XCTestCase {
 
     /// Splits a command line printed by `heed catalogue` (single quotes only).
     private func splitShellWords(_ line: String) -> [String] {
-        var words: [String] = [], current = "", quoted = false
+        var words: [String] = [], current = "", quoted = false, started = false
         for character in line {
-            if character == "'" { quoted.toggle() } else if character == " " && !quoted {
-                if !current.isEmpty { words.append(current); current = "" }
-            } else { current.append(character) }
+            if character == "'" { quoted.toggle(); started = true } else if character == " " && !quoted {
+                if started { words.append(current); current = ""; started = false }
+            } else { current.append(character); started = true }
         }
-        if !current.isEmpty { words.append(current) }
+        if started { words.append(current) }
         return words
     }
 }
