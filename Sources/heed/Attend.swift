@@ -33,7 +33,8 @@ struct Attend: ParsableCommand {
     @Option(help: "scaled-dot, dot, bilinear, additive or cosine.") var score = "scaled-dot"
     @Option(help: "Score scale (scaled-dot default 1/√D; cosine default 1).") var scale: Float?
     @Option(help: "Temperature τ dividing the scores.") var temperature: Float = 1
-    @Option(help: "softmax.") var normalizer = "softmax"
+    @Option(help: "softmax, sparsemax, entmax15, divisive:σ[,n[,rectified]], local:r[,σ[,n[,rectified]]], hard-argmax or hard-sampled.")
+    var normalizer = "softmax"
     @Option(help: "A sparsity pattern (repeat to intersect; join with | to unite).") var pattern: [String] = []
     @Option(help: "Causal mask alignment: top-left or bottom-right.") var causal: String?
     @Option(help: "Expected query heads (checked against q).") var heads: Int?
@@ -48,6 +49,12 @@ struct Attend: ParsableCommand {
     @Option(name: .customLong("relative-buckets"), help: "T5 bucket count.") var relativeBuckets = 32
     @Option(name: .customLong("relative-max-distance"), help: "T5 maximum distance.") var relativeMaxDistance = 128
     @Flag(help: "Also write the attention weights.") var weights = false
+    @Option(help: "dense, or an approximation: performer (FAVOR+), rfa, elu (linear attention) or linformer.") var engine = "dense"
+    @Option(help: "Random features m for performer/rfa when the file has no projection.") var features: Int?
+    @Flag(help: "i.i.d. instead of orthogonal random features.") var iid = false
+    @Option(help: "RFA kernel width σ (default: the file's sigma, else 1).") var sigma: Float?
+    @Option(help: "Positions per chunk of the causal prefix sums.") var chunk = 64
+    @Option(name: .customLong("projected-length"), help: "Linformer k when the file has no e/f.") var projectedLength: Int?
     @Option(help: "A recurrent-era layer instead of q/k/v attention: bahdanau or luong (see below).") var layer: String?
     @Option(name: .customLong("luong-score"), help: "Luong score: dot, general or concat.") var luongScore = "general"
     @Option(help: "Luong window: global, monotonic:D (local-m) or predictive:D (local-p).") var window = "global"
@@ -57,7 +64,8 @@ struct Attend: ParsableCommand {
         AttentionSpec(score: score, scale: scale, temperature: temperature, normalizer: normalizer, patterns: pattern,
                       causal: causal, heads: heads, keyValueHeads: keyValueHeads, dropout: dropout, seed: seed,
                       rope: rope, ropeBase: ropeBase, rotaryDimension: rotaryDimension, alibi: alibi, relative: relative,
-                      relativeBuckets: relativeBuckets, relativeMaxDistance: relativeMaxDistance)
+                      relativeBuckets: relativeBuckets, relativeMaxDistance: relativeMaxDistance, engine: engine,
+                      features: features, iid: iid, sigma: sigma, chunk: chunk, projectedLength: projectedLength)
     }
 
     /// Every named output of the configuration on the file's inputs.
@@ -67,10 +75,33 @@ struct Attend: ParsableCommand {
                 try RecurrentLayerSpec(layer: layer, luongScore: luongScore, window: window, stepOffset: stepOffset).run(file, prefix: prefix)
             }
         }
+        if !file.contains(prefix + "q"), file.contains(prefix + "scores") {
+            return try normalizeScores(file)
+        }
         let inputs = try AttentionSpec.readInputs(file, prefix: prefix)
+        if engine != "dense" {
+            return ["out": try Tensor.withoutGrad { try spec.runLinearEngine(inputs) }]
+        }
         let attention = try spec.attention(for: inputs)
         let result = Tensor.withoutGrad { attention(query: inputs.query, key: inputs.key, value: inputs.value) }
         return ["out": result.output, "weights": result.weights]
+    }
+
+    /// Scores-only input (`scores` [.., Tq, Tk], optional `mask`): the
+    /// pattern and normalizer stages alone; writes `weights`.
+    private func normalizeScores(_ file: SafeTensorsFile) throws -> [String: Tensor] {
+        let scores = try file.tensor(prefix + "scores")
+        guard scores.rank >= 2 else { throw CLIError("scores must be [.., Tq, Tk], got \(scores.shape)") }
+        var mask: Tensor?
+        if file.contains(prefix + "mask") {
+            let m = try file.tensor(prefix + "mask")
+            guard m.rank <= scores.rank, Shape.broadcast(m.shape, scores.shape) == scores.shape else {
+                throw CLIError("mask \(m.shape) does not broadcast to scores \(scores.shape)")
+            }
+            mask = m.greater(Tensor(scalar: 0))
+        }
+        let normalizer = try AttentionSpec.normalizer(spec.normalizer, seed: seed)
+        return ["weights": Tensor.withoutGrad { normalizer(scores, mask: mask).weights }]
     }
 
     func run() throws {
@@ -79,7 +110,7 @@ struct Attend: ParsableCommand {
             throw CLIError("cannot read --input \(input): \(error)")
         }
         var tensors = try compute(file)
-        if !weights && layer == nil { tensors["weights"] = nil }
+        if !weights, layer == nil, tensors["out"] != nil { tensors["weights"] = nil }
         do { try SafeTensors.write(tensors, to: URL(fileURLWithPath: output)) } catch {
             throw CLIError("cannot write --output \(output): \(error)")
         }

@@ -27,6 +27,13 @@ struct AttentionSpec {
     var relative: String?
     var relativeBuckets = 32
     var relativeMaxDistance = 128
+    /// dense, performer, rfa, elu or linformer.
+    var engine = "dense"
+    var features: Int?
+    var iid = false
+    var sigma: Float?
+    var chunk = 64
+    var projectedLength: Int?
 
     /// Inputs read from a safetensors file: `q` [B, H, Tq, D], `k`/`v` [B, Hkv, Tk, D|Dv],
     /// optional `mask` (1 = attend) and `bias`, and parameters under `score.*`.
@@ -49,6 +56,10 @@ struct AttentionSpec {
         // T5 tables: `relative.table` (or `table`) [buckets, H].
         for name in ["relative.table", "table"] where file.contains(prefix + name) && parameters["relative.table"] == nil {
             parameters["relative.table"] = try file.tensor(prefix + name)
+        }
+        // Linear engines: random projections, RFA's σ and gate, Linformer's E and F.
+        for name in ["projection", "sigma", "gate_weight", "gate_bias", "gate_input", "e", "f"] where file.contains(prefix + name) {
+            parameters[name] = try file.tensor(prefix + name)
         }
         for name in file.names where name.hasPrefix(prefix + "score.") {
             parameters[String(name.dropFirst(prefix.count))] = try file.tensor(name)
@@ -128,7 +139,7 @@ struct AttentionSpec {
         }
         return Attention(score: try makeScore(inputs), temperature: temperature, biases: biases, positionTransform: rotary,
                          pattern: parts.isEmpty ? .full : parts.count == 1 ? parts[0] : .intersection(parts),
-                         normalizer: try Self.normalizer(normalizer), dropout: dropout, dropoutSeed: seed)
+                         normalizer: try Self.normalizer(normalizer, seed: seed), dropout: dropout, dropoutSeed: seed)
     }
 
     private func makeScore(_ inputs: Inputs) throws -> Score {
@@ -151,13 +162,6 @@ struct AttentionSpec {
             return .additive(queryWeight: try parameter("score.query_weight", [dq, a]),
                              keyWeight: try parameter("score.key_weight", [dk, a]), vector: try parameter("score.vector", [a]))
         default: throw CLIError("--score takes scaled-dot, dot, bilinear, additive or cosine; got '\(score)'")
-        }
-    }
-
-    static func normalizer(_ text: String) throws -> Normalizer {
-        switch text {
-        case "softmax": return .softmax
-        default: throw CLIError("--normalizer: unknown normalizer '\(text)'")
         }
     }
 

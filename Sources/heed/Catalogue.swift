@@ -5,7 +5,7 @@ import HeedTensor
 
 /// One catalogue variant: what it is, where its reference comes from, and
 /// the `heed attend` flags that reproduce its committed fixture.
-struct CatalogueEntry {
+struct CatalogueEntry: Sendable {
     let variant: String
     let reference: String
     let fixture: String
@@ -13,6 +13,9 @@ struct CatalogueEntry {
     let flags: [String]
     /// The output compared with the fixture (`out`, or `context` for layers).
     var outputName = "out"
+    /// A check that is not a `heed attend` configuration (layers with
+    /// projections): returns the largest absolute error.
+    var custom: (@Sendable (SafeTensorsFile) throws -> Float)? = nil
 }
 
 /// Every variant with a PyTorch fixture that `heed attend` can run.
@@ -45,7 +48,72 @@ enum CatalogueEntries {
               prefix: "alibi_rope.", flags: ["--alibi", "causal", "--rope", "half", "--causal", "bottom-right"]),
         .init(variant: "T5 buckets + RoPE (interleaved)", reference: "Raffel §2.1; Su eq. 34; SDPA", fixture: "positions_attention.safetensors",
               prefix: "t5_rope.", flags: ["--relative", "bidirectional", "--rope", "interleaved", "--rotary-dimension", "58"]),
-    ] + recurrent
+    ] + normalizers + linear + recurrent + layers
+
+    /// nn.MultiheadAttention with its own weights (packed in_proj, padding; kdim/vdim, no bias).
+    static let layers: [CatalogueEntry] = [
+        .init(variant: "multi-head (packed, padding)", reference: "nn.MultiheadAttention", fixture: dense, prefix: "mha_self_padding.",
+              flags: [], custom: { try multiHeadError($0, "mha_self_padding.", heads: 4, padding: [6, 3]) }),
+        .init(variant: "multi-head (kdim 7, vdim 5)", reference: "nn.MultiheadAttention", fixture: dense, prefix: "mha_cross_kdim_vdim_nobias.",
+              flags: [], custom: { try multiHeadError($0, "mha_cross_kdim_vdim_nobias.", heads: 3, padding: nil) }),
+    ]
+
+    /// Loads nn.MultiheadAttention's parameters into ``MultiHeadAttention`` and compares outputs.
+    static func multiHeadError(_ file: SafeTensorsFile, _ prefix: String, heads: Int, padding: [Int]?) throws -> Float {
+        let x = try file.tensor(prefix + "x"), key = try file.tensor(prefix + "key"), value = try file.tensor(prefix + "value")
+        let e = x.shape[2]
+        var mha = MultiHeadAttention(embedDimension: e, heads: heads, keyDimension: key.shape[2], valueDimension: value.shape[2],
+                                     bias: file.contains(prefix + "in_proj_bias"),
+                                     attention: Attention(pattern: padding.map { .keyPadding(lengths: $0) } ?? .full))
+        if file.contains(prefix + "in_proj_weight") {
+            let w = try file.tensor(prefix + "in_proj_weight").split(count: 3, axis: 0)
+            (mha.queryWeight, mha.keyWeight, mha.valueWeight) = (w[0], w[1], w[2])
+        } else {
+            mha.queryWeight = try file.tensor(prefix + "q_proj_weight")
+            mha.keyWeight = try file.tensor(prefix + "k_proj_weight")
+            mha.valueWeight = try file.tensor(prefix + "v_proj_weight")
+        }
+        if file.contains(prefix + "in_proj_bias") {
+            let b = try file.tensor(prefix + "in_proj_bias").split(count: 3, axis: 0)
+            (mha.queryBias, mha.keyBias, mha.valueBias) = (b[0], b[1], b[2])
+            mha.outputBias = try file.tensor(prefix + "out_proj.bias")
+        }
+        mha.outputWeight = try file.tensor(prefix + "out_proj.weight")
+        let out = Tensor.withoutGrad { mha(x, key: key, value: value).output }
+        return zip(out.scalars, try file.tensor(prefix + "out").scalars).reduce(0) { Swift.max($0, Swift.abs($1.0 - $1.1)) }
+    }
+
+    /// Normalizers on stored scores (and masks with empty rows): `weights` is compared.
+    static let normalizers: [CatalogueEntry] = [
+        ("sparsemax (masked, empty row)", "entmax package", "sparsemax", "main.", "sparsemax"),
+        ("sparsemax, Tq = 1", "entmax package", "sparsemax", "unmasked.", "sparsemax"),
+        ("entmax-1.5 (masked, empty row)", "entmax package", "entmax15", "main.", "entmax15"),
+        ("divisive, exp drive", "Carandini–Heeger eq. 1", "divisive", "exponential.main.", "divisive:8,1.5"),
+        ("divisive, rectified drive", "Carandini–Heeger eq. 1", "divisive", "rectified.main.", "divisive:3,2,rectified"),
+        ("local pools, exp drive", "Reynolds–Heeger pools", "localpools", "exponential.main.", "local:3,2,1"),
+        ("local pools, rectified drive", "Reynolds–Heeger pools", "localpools", "rectified.main.", "local:2,0.5,2,rectified"),
+        ("hard attention, argmax", "torch.argmax + one_hot", "hard", "main.", "hard-argmax"),
+    ].map { .init(variant: $0.0, reference: $0.1, fixture: "normalizers_\($0.2).safetensors", prefix: $0.3,
+                  flags: ["--normalizer", $0.4], outputName: "weights") }
+
+    /// Kernelized and low-rank engines with the fixture's own projections.
+    static let linear: [CatalogueEntry] = [
+        ("Performer FAVOR+ (orthogonal)", "Choromanski eq. 5", "performer", "basic.", ["--engine", "performer"]),
+        ("Performer, i.i.d. features", "Choromanski eq. 5", "performer", "iid.", ["--engine", "performer", "--iid"]),
+        ("Performer, D = 59", "Choromanski eq. 5", "performer", "headdim59.", ["--engine", "performer"]),
+        ("Performer causal (prefix sums)", "Choromanski §causal", "performer", "causal.", ["--engine", "performer", "--causal", "bottom-right", "--chunk", "4"]),
+        ("Performer causal, Tq < Tk", "Choromanski §causal", "performer", "causalprefix.", ["--engine", "performer", "--causal", "bottom-right", "--chunk", "2"]),
+        ("RFA (sin/cos features)", "Peng eq. 2–5", "rfa", "basic.", ["--engine", "rfa"]),
+        ("RFA causal", "Peng eq. 5", "rfa", "causal.", ["--engine", "rfa", "--causal", "bottom-right", "--chunk", "3"]),
+        ("RFA gated", "Peng eq. 7", "rfa", "gated.", ["--engine", "rfa", "--causal", "bottom-right", "--chunk", "3"]),
+        ("RFA, D = 59, σ = 1.5", "Peng eq. 2–5", "rfa", "headdim59.", ["--engine", "rfa"]),
+        ("linear attention (elu + 1)", "Katharopoulos eq. 6", "elu", "basic.", ["--engine", "elu"]),
+        ("linear attention causal", "Katharopoulos eq. 9", "elu", "causal.", ["--engine", "elu", "--causal", "bottom-right", "--chunk", "4"]),
+        ("linear attention, RNN form", "Katharopoulos eq. 16–18", "elu", "causalrnn.", ["--engine", "elu", "--causal", "bottom-right", "--chunk", "1"]),
+        ("Linformer (E, F)", "Wang eq. 7", "linformer", "separate.", ["--engine", "linformer"]),
+        ("Linformer, shared E = F", "Wang eq. 7", "linformer", "shared.", ["--engine", "linformer"]),
+        ("Linformer, per-head E, F", "Wang eq. 7", "linformer", "perhead.", ["--engine", "linformer"]),
+    ].map { .init(variant: $0.0, reference: $0.1, fixture: "linear_\($0.2).safetensors", prefix: $0.3, flags: $0.4) }
 
     static let recurrent: [CatalogueEntry] = [
         ("Bahdanau additive (padded)", "Bahdanau eq. 5–6", "bahdanau_padded", ["--layer", "bahdanau"]),
@@ -85,6 +153,7 @@ struct Catalogue: ParsableCommand {
         let url = URL(fileURLWithPath: fixtures).appendingPathComponent(entry.fixture)
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(url: url) } catch { throw CLIError("cannot read fixture \(url.path): \(error)") }
+        if let custom = entry.custom { return try custom(file) }
         let attend = try Attend.parse(["--input", url.path, "--output", "-", "--prefix", entry.prefix] + entry.flags)
         guard let actual = try attend.compute(file)[entry.outputName] else { throw CLIError("\(entry.variant): no output \(entry.outputName)") }
         let expected = try file.tensor(entry.prefix + entry.outputName)
@@ -106,7 +175,8 @@ struct Catalogue: ParsableCommand {
                 .map { $0.isEmpty ? "''" : $0 }
                 .map { $0.contains(" ") || $0.contains("|") ? "'\($0)'" : $0 }.joined(separator: " ")
             if json {
-                let object: [String: Any] = ["variant": entry.variant, "reference": entry.reference, "command": command, "output": entry.outputName,
+                let object: [String: Any] = ["variant": entry.variant, "reference": entry.reference, "output": entry.outputName,
+                                             "command": entry.custom == nil ? command : "",
                                              "max_abs_error": Double(error), "pass": pass]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
