@@ -165,7 +165,7 @@ struct AttentionSpec {
         }
     }
 
-    /// `window:L,R`, `dilated:L,R,D`, `global:i,j,…`, `bigbird:block,window,global,random`,
+    /// `window:L,R`, `dilated:L,R,D`, `global:i,j,…`, `bigbird:block,window,global,random[,seed]`,
     /// `strided:S`, `fixed:B,C`, `block-diagonal:n,m,…`, `padding:n,m,…` (per batch),
     /// `full`; alternatives joined by `|` form a union.
     static func pattern(_ text: String, batch: Int, queryLength: Int, keyLength: Int) throws -> Pattern {
@@ -193,9 +193,10 @@ struct AttentionSpec {
             return .dilatedWindow(left: numbers[0], right: numbers[1], dilation: numbers[2])
         case "global": return .global(tokens: numbers)
         case "bigbird":
-            try expect(4)
+            guard numbers.count == 4 || numbers.count == 5 else { throw CLIError("--pattern bigbird takes block,window,global,random[,seed]") }
             guard numbers[0] >= 1, numbers[1] % 2 == 1 else { throw CLIError("--pattern bigbird: block ≥ 1 and an odd window") }
-            return .bigBird(blockSize: numbers[0], windowBlocks: numbers[1], globalBlocks: numbers[2], randomBlocks: numbers[3], seed: 0)
+            return .bigBird(blockSize: numbers[0], windowBlocks: numbers[1], globalBlocks: numbers[2], randomBlocks: numbers[3],
+                            seed: UInt64(numbers.count == 5 ? numbers[4] : 0))
         case "strided":
             try expect(1)
             guard numbers[0] >= 1 else { throw CLIError("--pattern strided: stride must be ≥ 1") }

@@ -41,6 +41,8 @@ enum CatalogueEntries {
         .init(variant: "global tokens ∪ window", reference: "Longformer §3.1", fixture: dense, prefix: "pattern_global_window.", flags: ["--pattern", "window:1,1|global:0,5"]),
         .init(variant: "strided ∩ causal", reference: "Sparse Transformer §4.2", fixture: dense, prefix: "pattern_strided_causal.", flags: ["--pattern", "strided:3", "--causal", "top-left"]),
         .init(variant: "fixed ∩ causal", reference: "Sparse Transformer §4.2", fixture: dense, prefix: "pattern_fixed_causal.", flags: ["--pattern", "fixed:3,1", "--causal", "top-left"]),
+        .init(variant: "BigBird (block 2, 2 random)", reference: "Zaheer §2 + Philox rules", fixture: dense, prefix: "pattern_bigbird.", flags: ["--pattern", "bigbird:2,1,1,2,7"]),
+        .init(variant: "BigBird (block 3, window 3)", reference: "Zaheer §2 + Philox rules", fixture: dense, prefix: "pattern_bigbird_window3.", flags: ["--pattern", "bigbird:3,3,1,1,11"]),
         .init(variant: "block-diagonal (packed)", reference: "segment mask", fixture: dense, prefix: "pattern_block_diagonal.", flags: ["--pattern", "block-diagonal:3,1,3"]),
         .init(variant: "key padding (all-padded row)", reference: "SDPA + zero rule", fixture: dense, prefix: "pattern_key_padding.", flags: ["--pattern", "padding:3,0"]),
         .init(variant: "causal × padding", reference: "SDPA + zero rule", fixture: dense, prefix: "pattern_causal_padding.", flags: ["--pattern", "padding:4,4", "--causal", "top-left"]),
@@ -94,7 +96,10 @@ enum CatalogueEntries {
         ("local pools, rectified drive", "Reynolds–Heeger pools", "localpools", "rectified.main.", "local:2,0.5,2,rectified"),
         ("hard attention, argmax", "torch.argmax + one_hot", "hard", "main.", "hard-argmax"),
     ].map { .init(variant: $0.0, reference: $0.1, fixture: "normalizers_\($0.2).safetensors", prefix: $0.3,
-                  flags: ["--normalizer", $0.4], outputName: "weights") }
+                  flags: ["--normalizer", $0.4], outputName: "weights") } + [
+        .init(variant: "hard attention, sampled", reference: "inverse CDF + Philox rules", fixture: dense, prefix: "hard_sampled.",
+              flags: ["--normalizer", "hard-sampled", "--seed", "5"], outputName: "weights"),
+    ]
 
     /// Kernelized and low-rank engines with the fixture's own projections.
     static let linear: [CatalogueEntry] = [

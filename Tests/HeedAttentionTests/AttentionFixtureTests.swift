@@ -88,6 +88,26 @@ final class AttentionFixtureTests: XCTestCase {
     }
     func testStridedCausalPattern() throws { try checkPattern("pattern_strided_causal", .intersection([.strided(stride: 3), .causal()])) }
     func testFixedCausalPattern() throws { try checkPattern("pattern_fixed_causal", .intersection([.fixed(block: 3, summary: 1), .causal()])) }
+    func testBigBirdPatternsMatchTheDocumentedDraws() throws {
+        try checkPattern("pattern_bigbird", .bigBird(blockSize: 2, windowBlocks: 1, globalBlocks: 1, randomBlocks: 2, seed: 7))
+        try checkPattern("pattern_bigbird_window3", .bigBird(blockSize: 3, windowBlocks: 3, globalBlocks: 1, randomBlocks: 1, seed: 11))
+    }
+
+    /// Sampled hard attention: the same draws as the Python re-implementation of
+    /// the documented Philox rule, and log p with its gradient from autograd.
+    func testHardSampledMatchesDocumentedDrawsAndGradient() throws {
+        let f = try Self.file.get()
+        let scores = try f.tensor("hard_sampled.scores")
+        scores.requiresGrad = true
+        let mask = try f.tensor("hard_sampled.mask")
+        let result = Normalizer.hardSampled(seed: 5)(scores, mask: mask)
+        XCTAssertEqual(result.weights.scalars, try f.tensor("hard_sampled.weights").scalars)
+        let logProbability = try XCTUnwrap(result.logProbability)
+        assertClose(logProbability, try f.tensor("hard_sampled.log_probability"), rtol: 1e-5, atol: 1e-6)
+        logProbability.backward(try f.tensor("hard_sampled.grad_out"))
+        assertClose(scores.grad!, try f.tensor("hard_sampled.dscores"), rtol: 1e-4, atol: 1e-5)
+    }
+
     func testBlockDiagonalPattern() throws { try checkPattern("pattern_block_diagonal", .blockDiagonal(lengths: [3, 1, 3])) }
     func testKeyPaddingWithAllPaddedSequence() throws { try checkPattern("pattern_key_padding", .keyPadding(lengths: [3, 0])) }
     func testCausalTimesPadding() throws {

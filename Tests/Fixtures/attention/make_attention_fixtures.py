@@ -174,6 +174,112 @@ pattern_case("pattern_causal_padding", 5, 5,
              torch.ones(5, 5, dtype=torch.bool).tril().view(1, 1, 5, 5) & (torch.arange(5) < 4).view(1, 1, 1, 5))
 
 
+# --- seeded variants: BigBird's random blocks and sampled hard attention ----------
+# Heed draws these from Philox4x32-10 (Salmon et al. 2011) with documented
+# rules; the functions below re-implement those rules from their description
+# (stream word i = word i % 4 of block(counter = i / 4, key = seed); uniform =
+# (word >> 8)·2⁻²⁴; integers below b by Lemire's multiply-shift with rejection),
+# so the fixtures check Heed's use of the generator, not a copy of its code.
+M32 = 0xFFFFFFFF
+
+
+def philox_block(counter, key):
+    c0, c1, c2, c3 = counter
+    k0, k1 = key
+    for _ in range(10):
+        p0, p1 = 0xD2511F53 * c0, 0xCD9E8D57 * c2
+        c0, c1, c2, c3 = ((p1 >> 32) ^ c1 ^ k0) & M32, p1 & M32, ((p0 >> 32) ^ c3 ^ k1) & M32, p0 & M32
+        k0, k1 = (k0 + 0x9E3779B9) & M32, (k1 + 0xBB67AE85) & M32
+    return c0, c1, c2, c3
+
+
+assert philox_block((0, 0, 0, 0), (0, 0)) == (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)   # Random123 KAT
+
+
+class PhiloxStream:
+    def __init__(self, seed):
+        self.key, self.position = (seed & M32, seed >> 32), 0
+
+    def word(self):
+        block = self.position >> 2
+        lane = self.position & 3
+        self.position += 1
+        return philox_block((block & M32, block >> 32, 0, 0), self.key)[lane]
+
+    def uniform(self):
+        return (self.word() >> 8) * 2.0 ** -24
+
+    def below(self, bound):
+        threshold = (1 << 32) % bound
+        while True:
+            product = self.word() * bound
+            if product & M32 >= threshold:
+                return product >> 32
+
+
+def bigbird_mask(tq, tk, block, window, global_blocks, random_blocks, seed):
+    """BigBird (Zaheer et al. 2020 §2) at block level, bottom-right aligned."""
+    stream = PhiloxStream(seed)
+    query_blocks, key_blocks = -(-tq // block), -(-tk // block)
+    shift, half = (tk - tq) // block, window // 2
+    rows = []
+    for qb in range(query_blocks):
+        position = qb + shift
+        if position < global_blocks:
+            rows.append(set(range(key_blocks)))
+            continue
+        allowed = set(range(max(0, position - half), max(0, min(key_blocks - 1, position + half)) + 1))
+        allowed |= set(range(min(global_blocks, key_blocks)))
+        candidates = [b for b in range(key_blocks) if b not in allowed]
+        for _ in range(min(random_blocks, len(candidates))):
+            allowed.add(candidates.pop(stream.below(len(candidates))))
+        rows.append(allowed)
+    return pairs(tq, tk, lambda i, j: (j // block) in rows[i // block])
+
+
+pattern_case("pattern_bigbird", 12, 12, bigbird_mask(12, 12, 2, 1, 1, 2, seed=7))
+pattern_case("pattern_bigbird_window3", 11, 14, bigbird_mask(11, 14, 3, 3, 1, 1, seed=11))
+
+
+def hard_sampled_case(name, scores, mask, seed):
+    """Sampled hard attention: one uniform per row (row-major), inverse CDF over
+    softmax(allowed scores); log p of the draw and its gradient by autograd."""
+    scores = scores.clone().requires_grad_(True)
+    allowed = scores.masked_fill(~mask.expand_as(scores), float("-inf"))
+    any_allowed = mask.expand_as(scores).any(dim=-1)
+    logp_all = torch.log_softmax(torch.where(any_allowed[..., None], allowed, torch.zeros_like(allowed)), dim=-1)
+    probabilities = logp_all.detach().exp() * any_allowed[..., None]
+    stream = PhiloxStream(seed)
+    flat_p = probabilities.reshape(-1, scores.shape[-1])
+    choices, weights = [], torch.zeros_like(flat_p)
+    for row in range(flat_p.shape[0]):
+        u = stream.uniform()
+        p = flat_p[row].double()
+        if p.sum() == 0:
+            choices.append(0)
+            continue
+        cdf = torch.cumsum(p, 0) / p.sum()
+        choice = int(torch.searchsorted(cdf, torch.tensor([u], dtype=torch.float64), right=True).clamp(max=len(p) - 1))
+        while p[choice] == 0:      # never land on a masked key
+            choice -= 1
+        margin = min(abs(u - float(cdf[choice])), abs(u - float(cdf[choice - 1])) if choice > 0 else 1.0)
+        assert margin > 1e-4, "draw too close to a CDF boundary for an f32 comparison"
+        choices.append(choice)
+        weights[row, choice] = 1
+    index = torch.tensor(choices).reshape(*scores.shape[:-1], 1)
+    logp = logp_all.gather(-1, index).squeeze(-1) * any_allowed
+    grad_out = torch.randn_like(logp)
+    (dscores,) = torch.autograd.grad(logp, [scores], grad_out)
+    tensors.update({f"{name}.scores": scores.detach(), f"{name}.mask": mask.float().contiguous(),
+                    f"{name}.weights": weights.reshape(scores.shape), f"{name}.log_probability": logp.detach().contiguous(),
+                    f"{name}.grad_out": grad_out, f"{name}.dscores": dscores.contiguous()})
+
+
+hard_mask = torch.rand(2, 1, 3, 9) > 0.3
+hard_mask[1, 0, 2, :] = False
+hard_sampled_case("hard_sampled", torch.randn(2, 2, 3, 9) * 2, hard_mask, seed=5)
+
+
 # --- nn.MultiheadAttention ------------------------------------------------------------
 def mha_case(name, e, heads, kdim=None, vdim=None, bias=True, b=2, tq=4, tk=6, lengths=None):
     layer = torch.nn.MultiheadAttention(e, heads, bias=bias, batch_first=True, kdim=kdim, vdim=vdim)
