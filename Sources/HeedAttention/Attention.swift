@@ -31,8 +31,10 @@ public struct Attention {
     public var normalizer: Normalizer = .softmax
     /// Dropout probability on the weights (training), with its generator seed.
     public var dropout: Float = 0
+    /// Seed of the dropout mask (Philox; change it every training step).
     public var dropoutSeed: UInt64 = 0
 
+    /// Composes a mechanism; every stage defaults to plain scaled dot-product softmax attention.
     public init(score: Score = .scaledDot(), temperature: Float = 1, biases: [any AttentionBias] = [],
                 positionTransform: (any PositionTransform)? = nil,
                 pattern: Pattern = .full, normalizer: Normalizer = .softmax, dropout: Float = 0, dropoutSeed: UInt64 = 0) {

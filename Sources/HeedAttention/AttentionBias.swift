@@ -10,7 +10,10 @@ public protocol AttentionBias {
 
 /// A given additive bias (e.g. a float mask with −inf), broadcastable to [B, H, Tq, Tk].
 public struct AdditiveBias: AttentionBias {
+    /// The bias, broadcastable to [B, H, Tq, Tk].
     public let values: Tensor
+    /// Wraps a bias tensor.
     public init(_ values: Tensor) { self.values = values }
+    /// The stored bias, whatever the positions.
     public func bias(heads: Int, queryLength: Int, keyLength: Int, queryOffset: Int) -> Tensor { values }
 }

@@ -26,6 +26,7 @@ public struct KVCache {
     /// Absolute position of the first cached key.
     public private(set) var start = 0
 
+    /// An empty cache; `window` W keeps W − 1 past positions (nil: all).
     public init(window: Int? = nil) {
         precondition(window.map { $0 >= 1 } ?? true, "KVCache: window must be ≥ 1")
         self.window = window

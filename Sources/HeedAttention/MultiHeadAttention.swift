@@ -24,7 +24,9 @@ public protocol PositionTransform {
 /// shared head is never copied. The mechanism itself (score, pattern, biases,
 /// normalizer, dropout) is the ``attention`` value.
 public struct MultiHeadAttention {
+    /// H: query heads.
     public let heads: Int
+    /// Hkv: key/value heads (divides H; 1 is multi-query).
     public let keyValueHeads: Int
     /// D: per-head query/key size.
     public let headDimension: Int
@@ -39,6 +41,7 @@ public struct MultiHeadAttention {
     public var valueWeight: Tensor
     /// [E_out, H·Dv]
     public var outputWeight: Tensor
+    /// Projection biases ([H·D], [Hkv·D], [Hkv·Dv], [E_out]); nil without bias.
     public var queryBias: Tensor?
     public var keyBias: Tensor?
     public var valueBias: Tensor?

@@ -123,6 +123,7 @@ public struct Normalized {
     /// [.., Tq] or nil.
     public var logProbability: Tensor?
 
+    /// Bundles weights with an optional log-probability.
     public init(weights: Tensor, logProbability: Tensor? = nil) {
         self.weights = weights
         self.logProbability = logProbability

@@ -37,10 +37,12 @@ public enum Philox {
 /// uniforms. These definitions are fixed: a seed names the same numbers on
 /// every platform and in every version of Heed.
 public struct RandomGenerator: Sendable {
+    /// The 64-bit Philox key.
     public let seed: UInt64
     /// Words consumed so far.
     public private(set) var position: UInt64 = 0
 
+    /// A stream starting at word 0 for `seed`.
     public init(seed: UInt64) { self.seed = seed }
 
     var key: (UInt32, UInt32) { (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32)) }

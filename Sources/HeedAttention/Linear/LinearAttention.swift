@@ -26,6 +26,7 @@ public struct LinearAttention {
     /// ε added to the denominator.
     public var denominatorEpsilon: Float
 
+    /// Linear attention whose denominator gets ε added (guards an all-zero feature row).
     public init(denominatorEpsilon: Float = 1e-6) {
         self.denominatorEpsilon = denominatorEpsilon
     }

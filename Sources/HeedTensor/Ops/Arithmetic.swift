@@ -92,6 +92,8 @@ extension Tensor {
 
     // MARK: Scalars on either side
 
+    /// The same ops with a `Float` on either side (a rank-0 constant that broadcasts).
+
     public static func + (a: Tensor, b: Float) -> Tensor { a + Tensor(scalar: b) }
     public static func + (a: Float, b: Tensor) -> Tensor { Tensor(scalar: a) + b }
     public static func - (a: Tensor, b: Float) -> Tensor { a - Tensor(scalar: b) }
