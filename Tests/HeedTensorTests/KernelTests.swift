@@ -80,6 +80,20 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(special[6], .infinity)
     }
 
+    /// A tensor above TensorStorage.hugePageThresholdBytes (posix_memalign +
+    /// madvise path) through kernels split over the cores: every element right.
+    func testLargeTensorThroughHugePageStorageAndSplitKernels() {
+        let n = (TensorStorage.hugePageThresholdBytes / MemoryLayout<Float>.stride) + 12_345
+        let x = Tensor.full([n], 0.5)
+        let y = x.exp(), z = y + x
+        let expected = Float(Foundation.exp(0.5))
+        XCTAssertLessThanOrEqual(ulpError(y.withUnsafeScalars { $0[n - 1] }, Foundation.exp(0.5)), 2)
+        let first = y.withUnsafeScalars { $0[0] }
+        XCTAssertLessThanOrEqual(Swift.abs(first - expected), 2 * expected.ulp)
+        XCTAssertTrue(y.withUnsafeScalars { $0.allSatisfy { $0 == first } }, "exp differs between chunks")
+        XCTAssertTrue(z.withUnsafeScalars { $0.allSatisfy { $0 == first + 0.5 } }, "add differs between chunks")
+    }
+
     // MARK: (b) dispatched kernels against the portable ones
 
     static let lengths = [0, 1, 7, 8, 9, 59, 1000, 1025]
