@@ -17,8 +17,24 @@ private func gigabytesPerSecond(_ seconds: Double, _ elements: Int, _ bytesPerEl
     Double(elements * bytesPerElement) / seconds * 1e-9
 }
 
+/// Times `body` under the dispatched and the portable kernels, alternating
+/// one run of each so that both see the same machine (the cores are shared).
+private func alternating(repetitions: Int, _ body: () -> Void) -> (dispatched: [Double], portable: [Double]) {
+    var times: [[Double]] = [[], []]
+    for round in -2..<repetitions {
+        for portable in [0, 1] {
+            heed_kernels_force_portable(Int32(portable))
+            let t = timeRuns(repetitions: 1, warmup: 0, body)
+            if round >= 0 { times[portable] += t }
+        }
+    }
+    heed_kernels_force_portable(0)
+    return (times[0], times[1])
+}
+
 /// GB/s (bytes read + written, logical: each input read once, each output
-/// written once) of exp, add and softmax on 16M floats, median of 10 runs.
+/// written once) of exp, add and softmax on 16M floats: median / best of 20
+/// runs, dispatched and portable runs interleaved.
 func runElementwiseBenchmark() {
     let n = 1 << 24, columns = 1024
     let x = Tensor.randomNormal([n], seed: 3), y = Tensor.randomNormal([n], seed: 4)
@@ -33,35 +49,32 @@ func runElementwiseBenchmark() {
         Workload(name: "add", bytesPerElement: 12, tensorAPI: { _ = x + y }) { r in
             heed_binary_f32(HEED_ADD, px + r.lowerBound, 1, py + r.lowerBound, 1, out + r.lowerBound, Int64(r.count))
         },
-        // Ranges count rows of 1024 here (see `elements` below).
+        // Ranges count rows of 1024 here (see `units` below).
         Workload(name: "softmax rows of \(columns)", bytesPerElement: 8, tensorAPI: nil) { r in
             heed_softmax_rows_f32(px + r.lowerBound * columns, out + r.lowerBound * columns, Int64(r.count), Int64(columns))
         },
     ]
-    print("\n## Elementwise, \(n) floats (GB/s = bytes read + written / time, median of 10)")
+    let isa = String(cString: heed_kernels_isa())
+    print("\n## Elementwise, \(n) floats (GB/s = bytes read + written / time; median / best of 20)")
     print("| op | kernels | Tensor API (new output, all cores) | kernel, preallocated, 1 thread | kernel, preallocated, \(cores) threads |")
     print("|---|---|---|---|---|")
-    var rates: [String: Double] = [:]
+    var ratios: [String] = []
     for workload in workloads {
         let units = workload.name.hasPrefix("softmax") ? n / columns : n
-        for portable in [false, true] {
-            heed_kernels_force_portable(portable ? 1 : 0)
-            let isa = String(cString: heed_kernels_isa())
-            let api = workload.tensorAPI.map { body in timeRuns(repetitions: 10, body).median }
-            let single = timeRuns(repetitions: 10) { workload.kernel(0..<units) }.median
-            let parallel = timeRuns(repetitions: 10) { concurrentChunks(units, parts: cores, workload.kernel) }.median
-            let rate = { (t: Double) in format(gigabytesPerSecond(t, n, workload.bytesPerElement)) }
-            rates["\(workload.name) \(isa)"] = gigabytesPerSecond(parallel, n, workload.bytesPerElement)
-            print("| \(workload.name) | \(isa) | \(api.map(rate) ?? "—") | \(rate(single)) | \(rate(parallel)) |")
+        let api = workload.tensorAPI.map { alternating(repetitions: 20, $0) }
+        let single = alternating(repetitions: 20) { workload.kernel(0..<units) }
+        let parallel = alternating(repetitions: 20) { concurrentChunks(units, parts: cores, workload.kernel) }
+        func cell(_ times: [Double]?) -> String {
+            guard let times else { return "—" }
+            return "\(format(gigabytesPerSecond(times.median, n, workload.bytesPerElement))) / "
+                + format(gigabytesPerSecond(times.best, n, workload.bytesPerElement))
         }
+        print("| \(workload.name) | \(isa) | \(cell(api?.dispatched)) | \(cell(single.dispatched)) | \(cell(parallel.dispatched)) |")
+        print("| \(workload.name) | portable | \(cell(api?.portable)) | \(cell(single.portable)) | \(cell(parallel.portable)) |")
+        ratios.append("\(workload.name): \(isa) / portable = \(format(parallel.portable.median / parallel.dispatched.median, 2))× "
+                      + "(kernel, \(cores) threads, medians)")
     }
-    heed_kernels_force_portable(0)
-    let isa = String(cString: heed_kernels_isa())
-    for name in workloads.map(\.name) {
-        if let fast = rates["\(name) \(isa)"], let slow = rates["\(name) portable"] {
-            print("\(name): \(isa) / portable = \(format(fast / slow, 2))× (kernel, \(cores) threads)")
-        }
-    }
+    ratios.forEach { print($0) }
 }
 
 /// GB/s of exp and add over sizes: the kernel on 1 thread, the kernel split

@@ -7,8 +7,9 @@
 //                (AVX2+FMA) and forced-portable kernels side by side
 // - scaling:     GB/s of exp and add over sizes, 1 thread vs split over the
 //                cores (the data behind Parallel.forEachChunk's threshold)
-// - accuracy:    exp against Foundation's double exp on all 2^32 inputs
-// `all` runs sgemm, elementwise and scaling (accuracy takes a minute: ask for it).
+// - accuracy:    max ulp error against Foundation (double): exp on all 2^32
+//                inputs, log/tanh/sigmoid/silu/erf/gelu on every 97th
+// `all` runs sgemm, elementwise and scaling (accuracy takes a few minutes: ask for it).
 import CHeedKernels
 import Foundation
 
@@ -23,4 +24,4 @@ print("Heed benchmarks — kernels: \(String(cString: heed_kernels_isa())), core
 if mode == "sgemm" || mode == "all" { runSgemmBenchmark() }
 if mode == "elementwise" || mode == "all" { runElementwiseBenchmark() }
 if mode == "scaling" || mode == "all" { runScalingBenchmark() }
-if mode == "accuracy" { runExpAccuracySweep() }
+if mode == "accuracy" { runAccuracySweep() }
