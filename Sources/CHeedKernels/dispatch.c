@@ -1,13 +1,41 @@
 // Run-time dispatch: pick the best kernel table for this CPU once.
+//
+// The choice is cached in one atomic pointer: the first call detects the CPU
+// (cpuid through __builtin_cpu_supports, which also checks that the OS saves
+// the YMM registers), every later call is a single load. The tables are
+// immutable constants, so a pointer load with acquire ordering (a plain MOV on
+// x86) is all a kernel call pays.
 #include "kernels_internal.h"
+#include <stdatomic.h>
 
-static int force_portable = 0;
+/// The table in use; NULL until the first call (or after force_portable(0)).
+static _Atomic(const heed_kernel_table *) active_table = NULL;
 
-static const heed_kernel_table *active(void) {
+/// The best table this CPU supports.
+static const heed_kernel_table *detect(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &heed_avx2_kernels;
+#endif
     return &heed_portable_kernels;
 }
 
-void heed_kernels_force_portable(int force) { force_portable = force; }
+static inline const heed_kernel_table *active(void) {
+    const heed_kernel_table *table = atomic_load_explicit(&active_table, memory_order_acquire);
+    if (__builtin_expect(table != NULL, 1)) return table;
+    const heed_kernel_table *expected = NULL;
+    table = detect();
+    // A concurrent force_portable() wins over a first-use detection.
+    if (!atomic_compare_exchange_strong_explicit(&active_table, &expected, table,
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+        table = expected;
+    }
+    return table;
+}
+
+void heed_kernels_force_portable(int force) {
+    atomic_store_explicit(&active_table, force ? &heed_portable_kernels : detect(), memory_order_release);
+}
 const char *heed_kernels_isa(void) { return active()->name; }
 
 void heed_binary_f32(heed_binary_op op, const float *a, int64_t sa, const float *b, int64_t sb, float *out, int64_t n) {

@@ -16,5 +16,9 @@ typedef struct heed_kernel_table {
 } heed_kernel_table;
 
 extern const heed_kernel_table heed_portable_kernels;
+#if defined(__x86_64__) || defined(__i386__)
+/// AVX2+FMA table (kernels_avx2.c); only called after the CPU check.
+extern const heed_kernel_table heed_avx2_kernels;
+#endif
 
 #endif

@@ -38,6 +38,10 @@ static float unary_one(heed_unary_op op, float x) {
         return cdf + x * pdf;
     }
     case HEED_GELU_TANH_GRAD: {
+        // Beyond |x| = 20 the derivative is exactly 1 or 0 in float; the formula
+        // below would give inf·0 = NaN once x³ overflows (|x| > 1.8e19, ±inf).
+        if (x > 20.0f) return 1.0f;
+        if (x < -20.0f) return 0.0f;
         const float c = 0.79788456080286536f;
         float u = c * (x + 0.044715f * x * x * x);
         float t = tanhf(u);
