@@ -1,6 +1,7 @@
 import CHeedKernels
 import Foundation
 import XCTest
+import HeedTestSupport
 @testable import HeedTensor
 
 /// The C kernels of CHeedKernels, held to independent references:
