@@ -4,7 +4,8 @@
 #include "kernels_internal.h"
 #include <math.h>
 
-static inline float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+// x·Φ(x) through erfc: ½x·erfc(−x/√2) does not cancel for x ≪ 0 as ½x(1 + erf(x/√2)) does.
+static inline float gelu_erf(float x) { return 0.5f * x * erfcf(-x * 0.70710678118654752f); }
 static inline float gelu_tanh(float x) {
     const float c = 0.79788456080286536f; // √(2/π)
     return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
@@ -33,7 +34,7 @@ static float unary_one(heed_unary_op op, float x) {
     case HEED_ERF: return erff(x);
     case HEED_GELU_ERF_GRAD: {
         // Φ(x) + x·φ(x)
-        float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
+        float cdf = 0.5f * erfcf(-x * 0.70710678118654752f);
         float pdf = 0.39894228040143268f * expf(-0.5f * x * x);
         return cdf + x * pdf;
     }
