@@ -29,6 +29,8 @@ public struct Attention {
     public var pattern: Pattern = .full
     /// How scores become weights.
     public var normalizer: Normalizer = .softmax
+    /// How the mechanism is executed (see ``Engine``).
+    public var engine: Engine = .automatic
     /// Dropout probability on the weights (training), with its generator seed.
     public var dropout: Float = 0
     /// Seed of the dropout mask (Philox; change it every training step).
@@ -46,6 +48,15 @@ public struct Attention {
         self.normalizer = normalizer
         self.dropout = dropout
         self.dropoutSeed = dropoutSeed
+    }
+
+    /// How an ``Attention`` is executed. Every engine computes the same
+    /// function; the dense engine is the reference the others are tested against.
+    public enum Engine: Sendable, Equatable {
+        /// The dense engine for small problems, the fastest applicable engine otherwise.
+        case automatic
+        /// Materialises the [B, H, Tq, Tk] scores; supports every part of the catalogue.
+        case dense
     }
 
     /// The result of one attention call.

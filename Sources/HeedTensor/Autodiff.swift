@@ -96,3 +96,29 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// Makes `output` a differentiable op of `inputs` with a hand-written
+    /// backward, like `torch.autograd.Function`: for fused kernels built
+    /// outside HeedTensor (the flash attention engine).
+    ///
+    /// `output` must be a fresh tensor (not an input, not a view of one).
+    /// `backward` receives ∂L/∂output and returns one gradient per input (nil
+    /// where none flows, e.g. for an input that does not require gradients);
+    /// it runs with recording off. Recorded only when gradients are on and an
+    /// input requires them; otherwise `output` is returned as it is.
+    public static func custom(_ name: String, inputs: [Tensor], output: Tensor,
+                              backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        precondition(output.gradFunction == nil && !inputs.contains(where: { $0 === output }),
+                     "Tensor.custom(\(name)): output must be a fresh tensor")
+        return record(output, name, inputs, backward: backward)
+    }
+
+    /// A new tensor whose elements `fill` writes, in row-major order. Every
+    /// element must be written: the storage starts uninitialised.
+    public convenience init(shape: [Int], unsafeUninitializedFill fill: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        let storage = TensorStorage(uninitializedCount: Shape.count(shape))
+        try fill(storage.buffer)
+        self.init(shape: shape, storage: storage)
+    }
+}
