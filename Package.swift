@@ -44,7 +44,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "HeedBenchmarks",
-            dependencies: ["HeedTensor", "CBLAS", "CHeedKernels"],
+            dependencies: ["HeedTensor", "HeedAttention", "CBLAS", "CHeedKernels"],
             path: "Benchmarks/HeedBenchmarks"
         ),
         // Shared test helpers: assertClose, gradient checks, seeded tensors, fixtures.

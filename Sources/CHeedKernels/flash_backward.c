@@ -28,12 +28,12 @@ void heed_flash_backward_step(const heed_flash_backward_args *args) {
             continue;
         }
         if (plain) {
-            kernels->row_exp(s, keys, args->scale, lse, 0);
+            kernels->row_exp(s, keys, args->scale, lse, 0, 0);
         } else {
             kernels->row_transform(s, keys, args->scale, args->softcap, args->bias ? args->bias + offset : 0,
                                    args->mask ? args->mask + offset : 0,
                                    args->softcap > 0.0f ? args->softcap_scratch + offset : 0);
-            kernels->row_exp(s, keys, 1.0f, lse, 0);
+            kernels->row_exp(s, keys, 1.0f, lse, 0, 1);
         }
     }
 

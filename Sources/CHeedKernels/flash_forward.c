@@ -56,7 +56,8 @@ void heed_flash_forward_step(const heed_flash_forward_args *args) {
             continue;
         }
         const float alpha = expf(old - m);               // 0 when old = −inf
-        const float sum = kernels->row_exp(s, keys, plain ? args->scale : 1.0f, m, args->keep ? args->keep + offset : 0);
+        const float sum = kernels->row_exp(s, keys, plain ? args->scale : 1.0f, m,
+                                           args->keep ? args->keep + offset : 0, !plain);
         args->row_sum[r] = args->row_sum[r] * alpha + sum;
         args->row_max[r] = m;
         args->row_scale[r] = alpha;
@@ -87,7 +88,7 @@ void heed_flash_weights_step(const heed_flash_forward_args *args, const float *l
             kernels->row_transform(s, keys, args->scale, args->softcap, args->bias ? args->bias + offset : 0,
                                    args->mask ? args->mask + offset : 0, 0);
         }
-        kernels->row_exp(s, keys, plain ? args->scale : 1.0f, log_sum_exp[r], 0);
+        kernels->row_exp(s, keys, plain ? args->scale : 1.0f, log_sum_exp[r], 0, !plain);
         for (int64_t c = 0; c < keys; c++) o[c] = s[c];
     }
 }

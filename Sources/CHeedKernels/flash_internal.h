@@ -28,7 +28,9 @@ typedef struct flash_kernel_table {
     float (*row_transform)(float *s, int64_t n, float scale, float softcap, const float *bias, const float *mask,
                            float *tanh_out);
     /// In place: p = exp(scale·s − shift); returns Σ p; then p ∘= keep when keep is non-NULL.
-    float (*row_exp)(float *s, int64_t n, float scale, float shift, const float *keep);
+    /// Arguments ≤ −87 may give ≈ 1e−38 instead of 0 unless `flush` is set
+    /// (needed where masked scores are −inf) or keep is non-NULL.
+    float (*row_exp)(float *s, int64_t n, float scale, float shift, const float *keep, int flush);
     /// out = p ∘ (dp ∘ keep − delta) (the bias gradient, stored in bias_out when
     /// non-NULL), then out ∘= scale·(1 − t²) (t = tanh, when non-NULL) or scale.
     void (*row_d_scores)(const float *p, const float *dp, const float *keep, float delta, int64_t n, float scale,

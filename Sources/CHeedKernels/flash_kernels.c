@@ -65,7 +65,8 @@ static float portable_row_transform(float *s, int64_t n, float scale, float soft
     return m;
 }
 
-static float portable_row_exp(float *s, int64_t n, float scale, float shift, const float *keep) {
+static float portable_row_exp(float *s, int64_t n, float scale, float shift, const float *keep, int flush) {
+    (void)flush;                                       // expf is exact enough everywhere
     float sum = 0.0f;
     for (int64_t i = 0; i < n; i++) {
         float p = expf(scale * s[i] - shift);
@@ -261,12 +262,14 @@ FLASH_AVX2 static float avx2_row_transform(float *s, int64_t n, float scale, flo
 ///     n = round(x),  f = x − n ∈ [−½, ½],  2^x = 2^n · P(f)
 ///
 /// P of degree 6, fitted by Benchmarks/scripts/fit_flash_exp2.py (a discrete
-/// minimax fit of the relative error with P(0) = 1; 1.3 ulp measured in
-/// f32 Horner evaluation). 2^n enters through the exponent field, valid while
-/// 2^n·P(f) is a normal float: x < −125 flushes to 0 (2^x < 3·10⁻³⁸, far
-/// below what a softmax row can resolve), which also maps −inf (a masked
-/// score) to exactly 0. NaN propagates. 16 vector operations, no division.
-HEED_AVX2_INLINE __m256 exp2_nonpositive(__m256 x) {
+/// minimax fit of the relative error with P(0) = 1; 1.3 ulp measured in f32
+/// Horner evaluation). 2^n enters through the exponent field, valid while
+/// 2^n·P(f) is a normal float, so x is clamped at −126 first: below that the
+/// result is 2^−126 ≈ 1.2·10⁻³⁸ instead of the true (smaller) value — far
+/// below what a softmax row (whose largest term is 1) can resolve. With
+/// FLUSH, x < −125 gives exactly 0 instead, so −inf (a masked score) maps to
+/// 0. NaN propagates. 15 vector operations (17 with FLUSH), no division.
+HEED_AVX2_INLINE __m256 exp2_nonpositive(__m256 x, const int FLUSH) {
     const __m256 clamped = _mm256_max_ps(_mm256_set1_ps(-126.0f), x);      // NaN passes (second operand)
     const __m256 n = _mm256_round_ps(clamped, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m256 f = _mm256_sub_ps(clamped, n);
@@ -279,36 +282,31 @@ HEED_AVX2_INLINE __m256 exp2_nonpositive(__m256 x) {
     p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
     const __m256i exponent = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
     const __m256 scaled = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), exponent));
+    if (!FLUSH) return scaled;
     return _mm256_and_ps(scaled, _mm256_cmp_ps(x, _mm256_set1_ps(-125.0f), _CMP_NLT_UQ));
 }
 
-/// p = e^(scale·s − shift) = 2^(s·scale·log₂e − shift·log₂e), one FMA and
-/// exp2_nonpositive per 8 elements, two vectors per iteration.
-FLASH_AVX2 static float avx2_row_exp(float *s, int64_t n, float scale, float shift, const float *keep) {
+/// p = e^(scale·s − shift) = 2^(s·scale·log₂e − shift·log₂e): one FMA and
+/// exp2_nonpositive per 8 elements. Arguments below −87 (natural units) give
+/// exactly 0 when `keep` is non-NULL or `flush` is set (masked scores),
+/// ≈ 1.2·10⁻³⁸ otherwise (the fast path of finite scores).
+HEED_AVX2_INLINE float row_exp_body(float *s, int64_t n, float scale, float shift, const float *keep, const int FLUSH) {
     const __m256 vscale = _mm256_set1_ps(scale * 0x1.715476p+0f), vshift = _mm256_set1_ps(shift * 0x1.715476p+0f);
-    __m256 sum0 = _mm256_setzero_ps(), sum1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256 p0 = exp2_nonpositive(_mm256_fmsub_ps(_mm256_loadu_ps(s + i), vscale, vshift));
-        __m256 p1 = exp2_nonpositive(_mm256_fmsub_ps(_mm256_loadu_ps(s + i + 8), vscale, vshift));
-        sum0 = _mm256_add_ps(sum0, p0);
-        sum1 = _mm256_add_ps(sum1, p1);
-        if (keep) {
-            p0 = _mm256_mul_ps(p0, _mm256_loadu_ps(keep + i));
-            p1 = _mm256_mul_ps(p1, _mm256_loadu_ps(keep + i + 8));
-        }
-        _mm256_storeu_ps(s + i, p0);
-        _mm256_storeu_ps(s + i + 8, p1);
-    }
-    const int64_t start = i;
-    FOR_LANES(n - start, {
-        __m256 p = exp2_nonpositive(_mm256_fmsub_ps(LOAD(s + start), vscale, vshift));
+    __m256 sum = _mm256_setzero_ps();
+    FOR_LANES(n, {
+        __m256 p = exp2_nonpositive(_mm256_fmsub_ps(LOAD(s), vscale, vshift), FLUSH);
         if (!full) p = _mm256_and_ps(p, _mm256_castsi256_ps(mask));
-        sum0 = _mm256_add_ps(sum0, p);
-        if (keep) p = _mm256_mul_ps(p, LOAD(keep + start));
-        STORE(s + start, p);
+        sum = _mm256_add_ps(sum, p);
+        if (keep) p = _mm256_mul_ps(p, LOAD(keep));
+        STORE(s, p);
     });
-    return horizontal_sum(_mm256_add_ps(sum0, sum1));
+    return horizontal_sum(sum);
+}
+
+FLASH_AVX2 static float avx2_row_exp(float *s, int64_t n, float scale, float shift, const float *keep, int flush) {
+    if (keep) return row_exp_body(s, n, scale, shift, keep, 1);
+    if (flush) return row_exp_body(s, n, scale, shift, 0, 1);
+    return row_exp_body(s, n, scale, shift, 0, 0);
 }
 
 FLASH_AVX2 static void avx2_row_d_scores(const float *p, const float *dp, const float *keep, float delta, int64_t n,
