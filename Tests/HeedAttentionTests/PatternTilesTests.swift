@@ -143,6 +143,10 @@ final class PatternTilesTests: XCTestCase {
             let compositions: [(Pattern, String)] = [
                 (.intersection([.causal(), .slidingWindow(left: 8, right: 0)]), "causal ∩ window"),
                 (.union([.slidingWindow(left: 2, right: 2), .global(tokens: [0, 3])]), "window ∪ global"),
+                (.intersection([.causal(.bottomRight), .slidingWindow(left: 6, right: 0), .keyPadding(lengths: [0, 9, tk])]),
+                 "causal ∩ window ∩ padding (one band)"),
+                (.intersection([.dilatedWindow(left: 3, right: 1, dilation: 1), .keyPadding(lengths: [tk, 5, 12]), .full]),
+                 "dilation-1 window ∩ padding ∩ full (one band)"),
                 (.intersection([.strided(stride: 3), .causal()]), "strided ∩ causal"),
                 (.intersection([.fixed(block: 4, summary: 1), .causal(.bottomRight)]), "fixed ∩ causal"),
                 // Both parts mixed on the diagonal, yet the intersection is empty / the union is everything.
