@@ -51,7 +51,8 @@ extension Pattern {
     /// if and only if every pair is masked — the same pairs as
     /// ``mask(batch:heads:queryLength:keyLength:)`` (same alignment conventions).
     ///
-    /// Cost: O(1) for `.full`, `.causal`, `.keyPadding`, `.slidingWindow`;
+    /// Cost: O(1) for `.full`, `.causal`, `.keyPadding`, `.slidingWindow` and
+    /// intersections of these (one band, see `PatternBand`);
     /// O(rows) for `.dilatedWindow`, `.strided`, `.fixed`; O(#tokens) for
     /// `.global`; O(#segments) for `.blockDiagonal`; O(#blocks in the tile)
     /// for `.bigBird` (its block table is built once per configuration and
