@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Heed: the attention toolkit for Swift.
-// No unsafeFlags anywhere: hot loops live in OpenBLAS (CBLAS) or in CHeedKernels,
+// No unsafe build flags anywhere: hot loops live in OpenBLAS (CBLAS) or in CHeedKernels,
 // whose functions carry their own target attributes and dispatch at run time.
 let package = Package(
     name: "Heed",
