@@ -174,7 +174,8 @@ extension FlashAttention {
             if learnedBias {
                 for (index, bias) in tiles.biases.enumerated() {
                     guard let gradient = scratch.biasGradients[index] else { continue }
-                    bias.accumulate(scratch.biasGradient, batch: b, head: h, rows: rows, columns: columns, into: gradient)
+                    bias.accumulateGradient(scratch.biasGradient, tiles, batch: b, head: h, rows: rows, columns: columns,
+                                            into: gradient)
                 }
             }
         }

@@ -1,31 +1,23 @@
 import HeedTensor
 
-/// How much of a tile the pattern allows.
-enum FlashCoverage {
-    /// Every pair masked: the tile is skipped.
-    case none
-    /// Every pair allowed: no mask.
-    case all
-    /// Some allowed: the tile's 0/1 mask is applied inside the kernel.
-    case some
-}
-
 /// The pattern and the additive biases of one attention call, seen one tile
 /// at a time — all the flash kernels need beyond Q, K and V.
 ///
 /// A tile is queries `rows` × keys `columns` of one batch element and query
 /// head; mask and bias tiles are row-major with leading dimension
-/// `columns.count`.
+/// `columns.count`. Coverage and masks come from ``Pattern/coverage(batch:head:rows:columns:queryLength:keyLength:)``
+/// and ``Pattern/fillTile(batch:head:rows:columns:queryLength:keyLength:into:)``
+/// (closed form per row, no [Tq, Tk] mask).
 struct FlashTiles {
     let batch: Int
     let heads: Int
     let queryLength: Int
     let keyLength: Int
+    let queryOffset: Int
     let pattern: Pattern
-    /// The pattern's 0/1 mask broadcast view, for patterns without a closed-form tile.
-    private let denseMask: BroadcastGrid?
-    /// The biases, each a broadcast view of its materialised values.
-    let biases: [BroadcastGrid]
+    let biases: [FlashBias]
+    /// `pattern.isFull`, read once.
+    private let full: Bool
 
     init(pattern: Pattern, biases: [any AttentionBias], batch: Int, heads: Int, queryLength: Int, keyLength: Int,
          queryOffset: Int) {
@@ -33,65 +25,96 @@ struct FlashTiles {
         self.heads = heads
         self.queryLength = queryLength
         self.keyLength = keyLength
+        self.queryOffset = queryOffset
         self.pattern = pattern
-        switch pattern {
-        case _ where pattern.isFull, .causal:
-            denseMask = nil
-        default:
-            let mask = pattern.mask(batch: batch, heads: heads, queryLength: queryLength, keyLength: keyLength)
-            denseMask = BroadcastGrid(mask, batch: batch, heads: heads, queryLength: queryLength, keyLength: keyLength,
-                                      name: "Pattern mask")
-        }
+        self.full = pattern.isFull
         self.biases = biases.map {
-            BroadcastGrid($0.bias(heads: heads, queryLength: queryLength, keyLength: keyLength, queryOffset: queryOffset),
-                          batch: batch, heads: heads, queryLength: queryLength, keyLength: keyLength, name: "bias")
+            FlashBias($0, batch: batch, heads: heads, queryLength: queryLength, keyLength: keyLength, queryOffset: queryOffset)
         }
     }
 
     /// Whether any bias adds to the scores.
     var hasBias: Bool { !biases.isEmpty }
 
-    /// The bias tensors whose gradient the backward computes (in `biases` order; nil for the others).
-    var differentiableBiases: [Tensor?] { biases.map { $0.values.requiresGrad ? $0.values : nil } }
+    /// The tensors that receive a gradient (in `biases` order; nil where none flows).
+    var differentiableBiases: [Tensor?] { biases.map(\.differentiableInput) }
 
     /// Which part of the tile the pattern allows.
-    func coverage(batch b: Int, head h: Int, rows: Range<Int>, columns: Range<Int>) -> FlashCoverage {
-        if rows.isEmpty || columns.isEmpty { return .none }
-        if pattern.isFull { return .all }
-        if case .causal(let alignment) = pattern {
-            // Allowed: j ≤ i + shift.
-            let shift = alignment == .topLeft ? 0 : keyLength - queryLength
-            if columns.upperBound - 1 <= rows.lowerBound + shift { return .all }
-            if columns.lowerBound > rows.upperBound - 1 + shift { return .none }
-            return .some
-        }
-        guard let denseMask else { return .all }
-        var allowed = 0
-        denseMask.forEach(batch: b, head: h, rows: rows, columns: columns) { value, _ in if value != 0 { allowed += 1 } }
-        return allowed == 0 ? .none : (allowed == rows.count * columns.count ? .all : .some)
+    func coverage(batch b: Int, head h: Int, rows: Range<Int>, columns: Range<Int>) -> TileCoverage {
+        if full { return rows.isEmpty || columns.isEmpty ? .none : .all }
+        return pattern.coverage(batch: b, head: h, rows: rows, columns: columns, queryLength: queryLength, keyLength: keyLength)
     }
 
     /// Writes the tile's 0/1 mask into `out`.
     func fillMask(batch b: Int, head h: Int, rows: Range<Int>, columns: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        if case .causal(let alignment) = pattern {
-            let shift = alignment == .topLeft ? 0 : keyLength - queryLength
-            for (r, i) in rows.enumerated() {
-                for (c, j) in columns.enumerated() { out[r * columns.count + c] = j <= i + shift ? 1 : 0 }
-            }
-            return
-        }
-        guard let denseMask else {
-            out.update(repeating: 1, count: rows.count * columns.count)
-            return
-        }
-        denseMask.forEach(batch: b, head: h, rows: rows, columns: columns) { value, index in out[index] = value != 0 ? 1 : 0 }
+        pattern.fillTile(batch: b, head: h, rows: rows, columns: columns, queryLength: queryLength, keyLength: keyLength, into: out)
     }
 
     /// Writes the sum of the biases over the tile into `out` (overwriting it).
     func fillBias(batch b: Int, head h: Int, rows: Range<Int>, columns: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         out.update(repeating: 0, count: rows.count * columns.count)
-        for bias in biases {
-            bias.forEach(batch: b, head: h, rows: rows, columns: columns) { value, index in out[index] += value }
+        for bias in biases { bias.add(self, batch: b, head: h, rows: rows, columns: columns, into: out) }
+    }
+}
+
+/// One additive bias as the flash engine uses it.
+enum FlashBias {
+    /// A bias with closed-form tiles and no parameters (ALiBi).
+    case closedForm(any AttentionBias)
+    /// T5's relative bias: closed-form tiles; its table's gradient is scattered tile by tile.
+    case relative(RelativePositionBias)
+    /// Any other bias, materialised once per call (a given tensor costs
+    /// nothing; a computed one costs its [.., Tq, Tk] size); its gradient, when
+    /// it requires one, is accumulated densely.
+    case dense(BroadcastGrid)
+
+    init(_ bias: any AttentionBias, batch: Int, heads: Int, queryLength: Int, keyLength: Int, queryOffset: Int) {
+        if let relative = bias as? RelativePositionBias {
+            self = .relative(relative)
+        } else if bias is ALiBi {
+            self = .closedForm(bias)
+        } else {
+            let values = bias.bias(heads: heads, queryLength: queryLength, keyLength: keyLength, queryOffset: queryOffset)
+            self = .dense(BroadcastGrid(values, batch: batch, heads: heads, queryLength: queryLength, keyLength: keyLength,
+                                        name: "bias"))
+        }
+    }
+
+    /// The tensor the backward differentiates (the T5 table, a learned dense bias), or nil.
+    var differentiableInput: Tensor? {
+        switch self {
+        case .closedForm: return nil
+        case .relative(let bias): return bias.table.requiresGrad ? bias.table : nil
+        case .dense(let grid): return grid.values.requiresGrad ? grid.values : nil
+        }
+    }
+
+    /// Adds the tile's bias to `out`.
+    func add(_ tiles: FlashTiles, batch b: Int, head h: Int, rows: Range<Int>, columns: Range<Int>,
+             into out: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .closedForm(let bias):
+            bias.addTile(batch: b, head: h, heads: tiles.heads, rows: rows, columns: columns, queryLength: tiles.queryLength,
+                         keyLength: tiles.keyLength, queryOffset: tiles.queryOffset, into: out)
+        case .relative(let bias):
+            bias.addTile(batch: b, head: h, heads: tiles.heads, rows: rows, columns: columns, queryLength: tiles.queryLength,
+                         keyLength: tiles.keyLength, queryOffset: tiles.queryOffset, into: out)
+        case .dense(let grid):
+            grid.forEach(batch: b, head: h, rows: rows, columns: columns) { value, index in out[index] += value }
+        }
+    }
+
+    /// Adds ∂L/∂bias of one tile (`tile`, leading dimension `columns.count`)
+    /// into `gradient`, laid out like ``differentiableInput``.
+    func accumulateGradient(_ tile: UnsafePointer<Float>, _ tiles: FlashTiles, batch b: Int, head h: Int, rows: Range<Int>,
+                            columns: Range<Int>, into gradient: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .closedForm: return
+        case .relative(let bias):
+            bias.accumulateTableGradient(fromTileGradient: tile, head: h, rows: rows, columns: columns,
+                                         queryOffset: tiles.queryOffset, into: gradient)
+        case .dense(let grid):
+            grid.accumulate(tile, batch: b, head: h, rows: rows, columns: columns, into: gradient)
         }
     }
 }
