@@ -18,12 +18,15 @@ func attentionFlops(batch: Int, heads: Int, length: Int, depth: Int, causal: Boo
 }
 
 /// B = 1, H = 8, D = 64, f32: forward and forward+backward, causal and not.
+/// "GFLOP/s per core-second" divides by the CPU time of all threads: what
+/// one core delivers while it runs, whatever else shares the machine (the
+/// wall-clock rate is at most cores × it).
 func runFlashBenchmark(lengths: [Int] = [1024, 2048, 4096]) {
     let (b, h, d) = (1, 8, 64)
     print("\n## flash attention (B = \(b), H = \(h), D = \(d), f32, kernels: \(String(cString: heed_kernels_isa())), "
           + "cores: \(ProcessInfo.processInfo.activeProcessorCount))")
-    print("| L | causal | pass | ms (median) | ms (best) | GFLOP/s (median) |")
-    print("|---|---|---|---|---|---|")
+    print("| L | causal | pass | ms (median) | ms (best) | GFLOP/s (median) | GFLOP/s per core-second |")
+    print("|---|---|---|---|---|---|---|")
     for length in lengths {
         let q = Tensor.randomNormal([b, h, length, d], seed: 1, requiresGrad: true)
         let k = Tensor.randomNormal([b, h, length, d], seed: 2, requiresGrad: true)
@@ -32,19 +35,23 @@ func runFlashBenchmark(lengths: [Int] = [1024, 2048, 4096]) {
         let repetitions = length <= 1024 ? 20 : (length <= 2048 ? 10 : 5)
         for causal in [false, true] {
             let configuration = FlashAttention.Configuration(pattern: causal ? .causal() : .full)
+            let forwardStart = processCPUSeconds()
             let forward = timeRuns(repetitions: repetitions) {
                 let out = Tensor.withoutGrad { FlashAttention.attention(query: q, key: k, value: v, configuration: configuration) }
                 precondition(out.output.withUnsafeScalars { $0[0].isFinite })
             }
+            let forwardCPU = (processCPUSeconds() - forwardStart) / Double(repetitions + 2)
+            let bothStart = processCPUSeconds()
             let both = timeRuns(repetitions: repetitions) {
                 let out = FlashAttention.attention(query: q, key: k, value: v, configuration: configuration)
                 out.output.backward(seed)
                 for t in [q, k, v] { t.grad = nil }
             }
+            let bothCPU = (processCPUSeconds() - bothStart) / Double(repetitions + 2)
             let flops = attentionFlops(batch: b, heads: h, length: length, depth: d, causal: causal)
-            for (pass, times, count) in [("forward", forward, flops), ("forward+backward", both, 3.5 * flops)] {
+            for (pass, times, count, cpu) in [("forward", forward, flops, forwardCPU), ("forward+backward", both, 3.5 * flops, bothCPU)] {
                 print("| \(length) | \(causal) | \(pass) | \(format(times.median * 1e3)) | \(format(times.best * 1e3)) | "
-                      + "\(format(count / times.median * 1e-9)) |")
+                      + "\(format(count / times.median * 1e-9)) | \(format(count / cpu * 1e-9)) |")
             }
         }
     }
@@ -104,6 +111,18 @@ func runFlashMemory(length: Int = 32768) {
               + "\(format(Double(required) / 1_048_576)) MB: extra \(format(extra)) MB")
         precondition(q.grad != nil && out.logSumExp.count == b * h * length)
     }
+}
+
+/// User + system CPU seconds of this process so far (all threads).
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    #if os(Linux)
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    #else
+    getrusage(RUSAGE_SELF, &usage)
+    #endif
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// VmHWM of this process, bytes.

@@ -10,12 +10,19 @@
 // panel (16 × kc floats, 6 KB for kc = 96) stays in L1. A last panel narrower
 // than 16 uses masked loads and stores, never touching memory past column n.
 //
-// Row kernels. Vectorised with avx2_math.h's exp and tanh (≤ 2 ulp); the
-// last 1–7 elements of a row go through the same vector code masked, so a
-// result never depends on its position in the row.
+// Row kernels. The exponential is a 2^x specialised to the non-positive
+// arguments of the online softmax (exp2_nonpositive below); tanh for the
+// softcap is avx2_math.h's (≤ 2 ulp). The last 1–7 elements of a row go
+// through the same vector code masked, so a result never depends on its
+// position in the row.
 #include "flash_internal.h"
 #include "kernels_internal.h"
 #include <math.h>
+
+void heed_flash_exp_f32(const float *x, float *out, int64_t n) {
+    for (int64_t i = 0; i < n; i++) out[i] = x[i];
+    flash_kernels()->row_exp(out, n, 1.0f, 0.0f, 0, 1);
+}
 
 const flash_kernel_table *flash_kernels(void) {
 #if defined(__x86_64__) || defined(__i386__)

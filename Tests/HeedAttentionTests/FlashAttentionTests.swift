@@ -2,6 +2,7 @@ import CHeedKernels
 import HeedAttention
 import HeedTensor
 import HeedTestSupport
+import Foundation
 import XCTest
 
 /// The flash engine against the dense reference engine: outputs and every
@@ -125,6 +126,36 @@ final class FlashAttentionTests: XCTestCase {
         XCTAssertNotNil(Attention(normalizer: .sparsemax).flashUnsupportedReason)
         XCTAssertNotNil(Attention(score: .cosine()).flashUnsupportedReason)
         XCTAssertNil(Attention(score: .dot, softcap: 3, pattern: .causal(), dropout: 0.1).flashUnsupportedReason)
+    }
+
+    /// The kernels' e^x for x ≤ 0 (as 2^(x·log₂e)): relative error ≤ (2.5 + 1.5|x|)·2⁻²⁴
+    /// against Foundation.exp in Double — 1.3 ulp of the polynomial plus the
+    /// error of t = x·log₂e (its rounding, |t|·2⁻²⁴, and f32 log₂e's own
+    /// 0.22 ulp), which becomes a relative error of ln 2 times itself in 2^t:
+    /// ≈ 1.22|x|·2⁻²⁴. It grows with |x| but never exceeds 3.3·10⁻⁸ in
+    /// absolute terms (max |x|e^x·1.5·2⁻²⁴), far below a softmax row's
+    /// largest term, 1. Exactly 0 below −86.6 (2^t < 2^−125) and at −inf; NaN stays NaN.
+    func testExponentialAccuracy() {
+        var inputs: [Float] = [0, -0.0, -Float.leastNonzeroMagnitude, -1e-30, -1e-7, -0.5, -1, -20, -87, -87.3]
+        var generator = RandomGenerator(seed: 11)
+        for _ in 0 ..< 20000 { inputs.append(-88 * generator.nextUniform()) }
+        for _ in 0 ..< 2000 { inputs.append(-generator.nextUniform()) }
+        for portable in [false, true] {
+            heed_kernels_force_portable(portable ? 1 : 0)
+            var outputs = [Float](repeating: 0, count: inputs.count)
+            heed_flash_exp_f32(inputs, &outputs, Int64(inputs.count))
+            for (x, y) in zip(inputs, outputs) {
+                let exact = Foundation.exp(Double(x))
+                if exact < 0x1p-125 { XCTAssertLessThanOrEqual(y, 0x1p-125, "e^\(x) flushes"); continue }
+                let bound = (2.5 + 1.5 * Double(Swift.abs(x))) * 0x1p-24 * exact
+                XCTAssertLessThanOrEqual(Swift.abs(Double(y) - exact), bound, "e^\(x) = \(y), portable \(portable)")
+            }
+            var specials: [Float] = [-.infinity, -200, .nan]
+            heed_flash_exp_f32(specials, &specials, 3)
+            XCTAssertEqual(Array(specials[0 ..< 2]), [0, 0])
+            XCTAssertTrue(specials[2].isNaN)
+        }
+        heed_kernels_force_portable(0)
     }
 
     func testEmptyKeysGiveZeros() {

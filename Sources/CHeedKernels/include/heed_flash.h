@@ -126,6 +126,11 @@ void heed_flash_backward_step(const heed_flash_backward_args *args);
 /// Δ_i = Σ_c dO[i, c]·O[i, c] for `rows` rows of length `value_depth` (contiguous).
 void heed_flash_row_dot(const float *d_output, const float *output, int64_t rows, int64_t value_depth, float *delta);
 
+/// out[i] = e^x[i] for x[i] ≤ 0 through the flash kernels' exponential (the
+/// dispatched row kernel, masked scores flushed: e^x = 0 for x < −86.6, −inf
+/// → 0); exported for its accuracy test.
+void heed_flash_exp_f32(const float *x, float *out, int64_t n);
+
 /// Philox4x32-10 (Salmon et al., SC'11): out = the ten-round block of `counter` under `key`.
 void heed_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
 
