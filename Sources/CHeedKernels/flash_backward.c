@@ -11,56 +11,28 @@
 void heed_flash_backward_step(const heed_flash_backward_args *args) {
     const flash_kernel_table *kernels = flash_kernels();
     const int64_t rows = args->rows, keys = args->keys, stride = args->tile_stride;
-    const int plain = args->softcap == 0.0f && !args->bias && !args->mask;
 
     // 1. Recompute S = Q Kᵀ.                                                  [rows, keys]
     kernels->gemm(rows, keys, args->depth, args->query, args->query_stride, 1, args->key_panels, HEED_FLASH_PANEL,
                   args->depth * HEED_FLASH_PANEL, args->scores, stride, FLASH_STORE, 0);
 
     // 2. P = exp(S̃ − LSE), S̃ the transformed scores of the forward
-    //    (forward: "P = exp(S̃ − m′)", normalised by ℓ at the end, so exp(S̃ − m − log ℓ)).
-    for (int64_t r = 0; r < rows; r++) {
-        float *s = args->scores + r * stride;
-        const int64_t offset = r * stride;
-        const float lse = args->log_sum_exp[r];
-        if (lse == -INFINITY) {                          // a row with nothing allowed: P = 0, no gradient
-            for (int64_t c = 0; c < keys; c++) s[c] = 0.0f;
-            continue;
-        }
-        if (plain) {
-            kernels->row_exp(s, keys, args->scale, lse, 0, 0);
-        } else {
-            kernels->row_transform(s, keys, args->scale, args->softcap, args->bias ? args->bias + offset : 0,
-                                   args->mask ? args->mask + offset : 0,
-                                   args->softcap > 0.0f ? args->softcap_scratch + offset : 0);
-            kernels->row_exp(s, keys, 1.0f, lse, 0, 1);
-        }
-    }
+    //    (forward: "P = exp(S̃ − m′)", normalised by ℓ at the end: exp(S̃ − m − log ℓ)).
+    //    A row with nothing allowed (LSE = −inf) gets P = 0, hence no gradient.
+    kernels->backward_probabilities(args);
 
-    // 3. forward "O += (P ∘ keep) V":  dV += (P ∘ keep)ᵀ dO.                  [keys, Dv]
-    const float *dropped = args->scores;
-    if (args->keep) {
-        for (int64_t r = 0; r < rows; r++) {
-            kernels->row_multiply(args->scores + r * stride, args->keep + r * stride, args->d_scores + r * stride, keys);
-        }
-        dropped = args->d_scores;
-    }
-    kernels->gemm(keys, args->value_depth, rows, dropped, 1, stride, args->d_output, args->d_output_stride,
-                  HEED_FLASH_PANEL, args->d_value, args->d_value_stride, FLASH_ACCUMULATE, 0);
-
-    //    and dP = (dO Vᵀ) ∘ keep (the keep factor is applied in stage 4).      [rows, keys]
+    // 3. forward "O += (P ∘ keep) V":  dV += (P ∘ keep)ᵀ dO                   [keys, Dv]
+    //    (P ∘ keep waits in d_scores when there is dropout) …
+    kernels->gemm(keys, args->value_depth, rows, args->keep ? args->d_scores : args->scores, 1, stride,
+                  args->d_output, args->d_output_stride, HEED_FLASH_PANEL, args->d_value, args->d_value_stride,
+                  FLASH_ACCUMULATE, 0);
+    //    … and dP = (dO Vᵀ) ∘ keep (the keep factor is applied in stage 4).   [rows, keys]
     kernels->gemm(rows, keys, args->value_depth, args->d_output, args->d_output_stride, 1, args->value_panels,
                   HEED_FLASH_PANEL, args->value_depth * HEED_FLASH_PANEL, args->d_scores, stride, FLASH_STORE, 0);
 
     // 4. softmax: dS = P ∘ (dP − Δ), Δ = rowsum(dO ∘ O) = rowsum(P ∘ dP);
     //    ∂L/∂bias = dS; through the softcap and the scale: dS ∘ scale(1 − t²).
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t offset = r * stride;
-        kernels->row_d_scores(args->scores + offset, args->d_scores + offset, args->keep ? args->keep + offset : 0,
-                              args->delta[r], keys, args->scale,
-                              args->softcap > 0.0f ? args->softcap_scratch + offset : 0,
-                              args->bias_gradient ? args->bias_gradient + offset : 0, args->d_scores + offset);
-    }
+    kernels->backward_d_scores(args);
 
     // 5. forward "S = Q Kᵀ":  dK += dSᵀ Q  and  dQ += dS K.
     kernels->gemm(keys, args->depth, rows, args->d_scores, 1, stride, args->query, args->query_stride,

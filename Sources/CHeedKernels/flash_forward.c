@@ -31,41 +31,15 @@ void heed_flash_pack_panels(const float *source, int64_t rows, int64_t columns, 
 
 void heed_flash_forward_step(const heed_flash_forward_args *args) {
     const flash_kernel_table *kernels = flash_kernels();
-    const int64_t rows = args->rows, keys = args->keys, stride = args->tile_stride;
-
     // S = Q Kᵀ (the scale is applied in the row pass).                       [rows, keys]
-    kernels->gemm(rows, keys, args->depth, args->query, args->query_stride, 1, args->key_panels, HEED_FLASH_PANEL,
-                  args->depth * HEED_FLASH_PANEL, args->scores, stride, FLASH_STORE, 0);
-
+    kernels->gemm(args->rows, args->keys, args->depth, args->query, args->query_stride, 1, args->key_panels,
+                  HEED_FLASH_PANEL, args->depth * HEED_FLASH_PANEL, args->scores, args->tile_stride, FLASH_STORE, 0);
     // m′ = max(m, rowmax S̃);  P = exp(S̃ − m′);  ℓ = e^(m − m′)ℓ + rowsum P.
-    // Plain scaled scores (no softcap, bias or mask) fold the scale into the
-    // exponent's FMA: max(scale·s) = scale·max(s) for scale > 0.
-    const int plain = args->softcap == 0.0f && !args->bias && !args->mask && args->scale > 0.0f;
-    for (int64_t r = 0; r < rows; r++) {
-        float *s = args->scores + r * stride;
-        const int64_t offset = r * stride;
-        const float tile_max = plain
-            ? args->scale * kernels->row_max(s, keys)
-            : kernels->row_transform(s, keys, args->scale, args->softcap, args->bias ? args->bias + offset : 0,
-                                     args->mask ? args->mask + offset : 0, 0);
-        const float old = args->row_max[r];
-        const float m = old > tile_max ? old : tile_max;
-        if (m == -INFINITY) {                            // nothing allowed yet: P = 0, O stays 0
-            for (int64_t c = 0; c < keys; c++) s[c] = 0.0f;
-            args->row_scale[r] = 1.0f;
-            continue;
-        }
-        const float alpha = expf(old - m);               // 0 when old = −inf
-        const float sum = kernels->row_exp(s, keys, plain ? args->scale : 1.0f, m,
-                                           args->keep ? args->keep + offset : 0, !plain);
-        args->row_sum[r] = args->row_sum[r] * alpha + sum;
-        args->row_max[r] = m;
-        args->row_scale[r] = alpha;
-    }
-
+    kernels->online_softmax(args);
     // O = diag(e^(m − m′)) O + (P ∘ keep) V.                                   [rows, Dv]
-    kernels->gemm(rows, args->value_depth, keys, args->scores, stride, 1, args->value, args->value_stride,
-                  HEED_FLASH_PANEL, args->output, args->output_stride, FLASH_RESCALE, args->row_scale);
+    kernels->gemm(args->rows, args->value_depth, args->keys, args->scores, args->tile_stride, 1, args->value,
+                  args->value_stride, HEED_FLASH_PANEL, args->output, args->output_stride, FLASH_RESCALE,
+                  args->row_scale);
 }
 
 // MARK: Exact weights of a tile
@@ -73,24 +47,9 @@ void heed_flash_forward_step(const heed_flash_forward_args *args) {
 void heed_flash_weights_step(const heed_flash_forward_args *args, const float *log_sum_exp, float *out,
                              int64_t out_stride) {
     const flash_kernel_table *kernels = flash_kernels();
-    const int64_t rows = args->rows, keys = args->keys, stride = args->tile_stride;
-    kernels->gemm(rows, keys, args->depth, args->query, args->query_stride, 1, args->key_panels, HEED_FLASH_PANEL,
-                  args->depth * HEED_FLASH_PANEL, args->scores, stride, FLASH_STORE, 0);
-    const int plain = args->softcap == 0.0f && !args->bias && !args->mask;
-    for (int64_t r = 0; r < rows; r++) {
-        float *s = args->scores + r * stride, *o = out + r * out_stride;
-        const int64_t offset = r * stride;
-        if (log_sum_exp[r] == -INFINITY) {               // nothing allowed in this row
-            for (int64_t c = 0; c < keys; c++) o[c] = 0.0f;
-            continue;
-        }
-        if (!plain) {
-            kernels->row_transform(s, keys, args->scale, args->softcap, args->bias ? args->bias + offset : 0,
-                                   args->mask ? args->mask + offset : 0, 0);
-        }
-        kernels->row_exp(s, keys, plain ? args->scale : 1.0f, log_sum_exp[r], 0, !plain);
-        for (int64_t c = 0; c < keys; c++) o[c] = s[c];
-    }
+    kernels->gemm(args->rows, args->keys, args->depth, args->query, args->query_stride, 1, args->key_panels,
+                  HEED_FLASH_PANEL, args->depth * HEED_FLASH_PANEL, args->scores, args->tile_stride, FLASH_STORE, 0);
+    kernels->weights(args, log_sum_exp, out, out_stride);
 }
 
 // MARK: End of a query tile

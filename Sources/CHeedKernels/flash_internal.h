@@ -1,6 +1,7 @@
 // Internal: the building blocks of the flash attention steps, one table per
-// ISA (flash_kernels.c). flash_forward.c and flash_backward.c write each step
-// once, against this table; flash_kernels() picks the table per call.
+// ISA (flash_gemm.c, flash_kernels.c). flash_forward.c and flash_backward.c
+// write each step once, against this table; flash_kernels() picks the table
+// per call.
 #ifndef HEED_FLASH_INTERNAL_H
 #define HEED_FLASH_INTERNAL_H
 
@@ -16,28 +17,35 @@ enum flash_gemm_mode {
 
 typedef struct flash_kernel_table {
     /// C[m, n] (mode) Σ_{k < kc} A(i, k)·B(k, j) with A(i, k) = a[i·ars + k·aks]
-    /// and B(k, j) = b[(j/16)·panel_stride + k·ldb + j mod 16]: a row-major B
-    /// (panel_stride 16, ldb its stride) or heed_flash_pack_panels output
-    /// (panel_stride kc·16, ldb 16). Nothing past column n is read or written.
+    /// (aks = 1 or ars = 1) and B(k, j) = b[(j/16)·panel_stride + k·ldb + j mod 16]:
+    /// a row-major B (panel_stride 16, ldb its stride) or heed_flash_pack_panels
+    /// output (panel_stride kc·16, ldb 16). Nothing past column n is read or written.
     void (*gemm)(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks, const float *b,
                  int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode, const float *row_scale);
-    /// max of s[0 ..< n] (−inf for n = 0).
-    float (*row_max)(const float *s, int64_t n);
-    /// In place: s = scale·s; t = tanh(s/c) (stored in tanh_out when non-NULL),
-    /// s = c·t if softcap c > 0; s += bias; s = −inf where mask = 0. Returns max s.
-    float (*row_transform)(float *s, int64_t n, float scale, float softcap, const float *bias, const float *mask,
-                           float *tanh_out);
-    /// In place: p = exp(scale·s − shift); returns Σ p; then p ∘= keep when keep is non-NULL.
-    /// Arguments ≤ −87 may give ≈ 1e−38 instead of 0 unless `flush` is set
-    /// (needed where masked scores are −inf) or keep is non-NULL.
-    float (*row_exp)(float *s, int64_t n, float scale, float shift, const float *keep, int flush);
-    /// out = p ∘ (dp ∘ keep − delta) (the bias gradient, stored in bias_out when
-    /// non-NULL), then out ∘= scale·(1 − t²) (t = tanh, when non-NULL) or scale.
-    void (*row_d_scores)(const float *p, const float *dp, const float *keep, float delta, int64_t n, float scale,
-                         const float *tanh_values, float *bias_out, float *out);
-    /// out = a ∘ b.
-    void (*row_multiply)(const float *a, const float *b, float *out, int64_t n);
+    /// Forward, Algorithm 1 lines 8–9 for every row of the tile, given the raw
+    /// products Q Kᵀ in `scores`: S̃ = transform(scale·S); m′ = max(m, rowmax S̃);
+    /// P = exp(S̃ − m′) ∘ keep into `scores`; ℓ = e^(m − m′)ℓ + rowsum exp(S̃ − m′);
+    /// e^(m − m′) into row_scale (1 while m′ = −inf); m = m′.
+    void (*online_softmax)(const heed_flash_forward_args *args);
+    /// Backward: P = exp(S̃ − LSE) into `scores` (0 where LSE = −inf), the
+    /// softcap's tanh into softcap_scratch, and P ∘ keep into d_scores when keep.
+    void (*backward_probabilities)(const heed_flash_backward_args *args);
+    /// Backward: with dO Vᵀ in d_scores: dS = P ∘ (dP ∘ keep − Δ) into
+    /// bias_gradient (when non-NULL), then d_scores = scale·(1 − t²)·dS.
+    void (*backward_d_scores)(const heed_flash_backward_args *args);
+    /// heed_flash_weights_step's row pass: exp(S̃ − LSE) from the raw products in `scores` into out.
+    void (*weights)(const heed_flash_forward_args *args, const float *log_sum_exp, float *out, int64_t out_stride);
+    /// out = e^x for x ≤ 0 through the row exponential (heed_flash_exp_f32).
+    void (*exp)(const float *x, float *out, int64_t n);
 } flash_kernel_table;
+
+/// The tile GEMMs (flash_gemm.c).
+void flash_gemm_portable(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks, const float *b,
+                         int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode, const float *row_scale);
+#if defined(__x86_64__) || defined(__i386__)
+void flash_gemm_avx2(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks, const float *b,
+                     int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode, const float *row_scale);
+#endif
 
 extern const flash_kernel_table flash_portable_kernels;
 #if defined(__x86_64__) || defined(__i386__)

@@ -66,7 +66,7 @@ extension FlashAttention {
 
         for first in stride(from: 0, to: pairs, by: chunk) {
             let count = Swift.min(chunk, pairs - first)
-            for index in 0 ..< count {                                   // Kᵀ and Vᵀ panels of each (b, hkv)
+            FlashParallel.run(count) { _, index in                      // Kᵀ and Vᵀ panels of each (b, hkv)
                 heed_flash_pack_panels(key + (first + index) * p.keyLength * p.depth, Int64(p.keyLength), Int64(p.depth),
                                        Int64(p.depth), keyPanels + index * keyPanelFloats)
                 heed_flash_pack_panels(value + (first + index) * p.keyLength * p.valueDepth, Int64(p.keyLength),
@@ -87,14 +87,16 @@ extension FlashAttention {
                                  dKey: dKey, dValue: dValue, scratch: scratch[worker])
                 }
             }
-            // dQ = Σ over workers of their private sums, head by head.
-            for index in 0 ..< count {
+            // dQ = Σ over workers of their private sums, in slices of each (b, hkv)'s rows.
+            FlashParallel.run(count * workers) { _, item in
+                let (index, slice) = (item / workers, item % workers)
                 let pair = first + index
                 let (b, keyHead) = (pair / p.keyHeads, pair % p.keyHeads)
+                let part = privateQueryFloats * slice / workers ..< privateQueryFloats * (slice + 1) / workers
                 let target = dQuery + (b * p.heads + keyHead * p.group) * p.queryLength * p.depth
                 for worker in 0 ..< workers {
                     let source = privateQuery + (worker * count + index) * privateQueryFloats
-                    for i in 0 ..< privateQueryFloats { target[i] += source[i] }
+                    for i in part { target[i] += source[i] }
                 }
             }
         }

@@ -64,7 +64,7 @@ extension FlashAttention {
 
         for first in stride(from: 0, to: pairs, by: chunk) {
             let count = Swift.min(chunk, pairs - first)
-            for index in 0 ..< count {                                   // Kᵀ panels of each (b, hkv)
+            FlashParallel.run(count) { _, index in                      // Kᵀ panels of each (b, hkv)
                 heed_flash_pack_panels(key + (first + index) * p.keyLength * p.depth, Int64(p.keyLength), Int64(p.depth),
                                        Int64(p.depth), panels + index * panelFloats)
             }

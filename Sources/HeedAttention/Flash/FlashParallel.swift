@@ -9,8 +9,14 @@ import Foundation
 /// items first. Each worker knows its index, so it can own scratch buffers
 /// (and, in the backward, a private dQ accumulator) without locks.
 enum FlashParallel {
-    /// Active cores, read once.
-    static let workers = Swift.max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Active cores, read once; the environment variable `HEED_FLASH_THREADS`
+    /// overrides it (benchmarks compare one thread with all).
+    static let workers: Int = {
+        if let value = ProcessInfo.processInfo.environment["HEED_FLASH_THREADS"], let count = Int(value), count >= 1 {
+            return count
+        }
+        return Swift.max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
 
     /// Calls `body(worker, item)` for every item in 0 ..< count, each exactly
     /// once, on at most `workers` threads; returns when all are done. `body`
