@@ -34,6 +34,8 @@ let package = Package(
         ),
         // Every attention mechanism: Score → Bias → Pattern → Normalizer → weighted sum.
         .target(name: "HeedAttention", dependencies: ["HeedTensor"]),
+        // Pretrained models: GGUF reading and dequantisation, tokenizers (WordPiece, byte-level BPE).
+        .target(name: "HeedModels", dependencies: ["HeedTensor", "HeedAttention"]),
         .executableTarget(
             name: "heed",
             dependencies: [
@@ -60,6 +62,10 @@ let package = Package(
         .testTarget(
             name: "HeedAttentionTests",
             dependencies: ["HeedAttention", "HeedTensor", "HeedTestSupport"]
+        ),
+        .testTarget(
+            name: "HeedModelsTests",
+            dependencies: ["HeedModels", "HeedTensor", "HeedTestSupport"]
         ),
         // Runs the built `heed` binary: exit codes, usage messages, the demo.
         .testTarget(
