@@ -18,37 +18,65 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case q4_0 = 2
     /// 32-element blocks: f16 scale `d`, f16 minimum `m`, 16 bytes of 4-bit codes; `x = q·d + m`.
     case q4_1 = 3
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case q5_0 = 6
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case q5_1 = 7
     /// 32-element blocks: f16 scale `d`, 32 signed bytes; `x = q·d`.
     case q8_0 = 8
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case q8_1 = 9
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case q2_K = 10
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case q3_K = 11
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case q4_K = 12
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case q5_K = 13
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case q6_K = 14
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case q8_K = 15
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case iq2_XXS = 16
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case iq2_XS = 17
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case iq3_XXS = 18
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case iq1_S = 19
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case iq4_NL = 20
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case iq3_S = 21
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case iq2_S = 22
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case iq4_XS = 23
+    /// signed 8-bit integers (parsed; not dequantised).
     case i8 = 24
+    /// signed 16-bit integers (parsed; not dequantised).
     case i16 = 25
+    /// signed 32-bit integers (parsed; not dequantised).
     case i32 = 26
+    /// signed 64-bit integers (parsed; not dequantised).
     case i64 = 27
+    /// IEEE binary64 (parsed; not dequantised).
     case f64 = 28
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case iq1_M = 29
     /// bfloat16: the top half of an f32.
     case bf16 = 30
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case tq1_0 = 34
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case tq2_0 = 35
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case mxfp4 = 39
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case nvfp4 = 40
+    /// ggml's quantisation of that name (parsed and sized; not dequantised).
     case q1_0 = 41
 
     /// Elements per block (1 for the plain types).

@@ -65,18 +65,31 @@ public enum GGUFValueType: UInt32, Sendable, CaseIterable, CustomStringConvertib
 
 /// One metadata value of a GGUF file.
 public enum GGUFValue: Sendable, Equatable, CustomStringConvertible {
+    /// A `UINT8`.
     case uint8(UInt8)
+    /// An `INT8`.
     case int8(Int8)
+    /// A `UINT16`.
     case uint16(UInt16)
+    /// An `INT16`.
     case int16(Int16)
+    /// A `UINT32`.
     case uint32(UInt32)
+    /// An `INT32`.
     case int32(Int32)
+    /// A `FLOAT32`.
     case float32(Float)
+    /// A `BOOL`.
     case bool(Bool)
+    /// A `STRING` (valid UTF-8).
     case string(String)
+    /// An `ARRAY`.
     case array(GGUFArray)
+    /// A `UINT64`.
     case uint64(UInt64)
+    /// An `INT64`.
     case int64(Int64)
+    /// A `FLOAT64`.
     case float64(Double)
 
     /// The value's type code.
@@ -147,18 +160,31 @@ public enum GGUFValue: Sendable, Equatable, CustomStringConvertible {
 /// (a 49,152-string vocabulary is one `[String]`, not 49,152 enum boxes).
 /// Arrays of arrays may mix element types between their inner arrays.
 public enum GGUFArray: Sendable, Equatable, CustomStringConvertible {
+    /// `ARRAY[UINT8]`.
     case uint8([UInt8])
+    /// `ARRAY[INT8]`.
     case int8([Int8])
+    /// `ARRAY[UINT16]`.
     case uint16([UInt16])
+    /// `ARRAY[INT16]`.
     case int16([Int16])
+    /// `ARRAY[UINT32]`.
     case uint32([UInt32])
+    /// `ARRAY[INT32]`.
     case int32([Int32])
+    /// `ARRAY[FLOAT32]`.
     case float32([Float])
+    /// `ARRAY[BOOL]`.
     case bool([Bool])
+    /// `ARRAY[STRING]`.
     case string([String])
+    /// `ARRAY[ARRAY]`: each inner array has its own element type.
     case array([GGUFArray])
+    /// `ARRAY[UINT64]`.
     case uint64([UInt64])
+    /// `ARRAY[INT64]`.
     case int64([Int64])
+    /// `ARRAY[FLOAT64]`.
     case float64([Double])
 
     /// The element type code.

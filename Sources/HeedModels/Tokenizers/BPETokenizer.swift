@@ -222,8 +222,11 @@ public final class BPETokenizer: Sendable {
             guard let id = modelIDs[Array(unknownToken.utf8)] else { throw .missingToken(role: "unknown token", token: unknownToken) }
             unknownID = id
         }
-        for (role, id, adds) in [("bos token", bosTokenID, addsBOS), ("eos token", eosTokenID, addsEOS)] where adds && id == nil {
-            throw .invalidConfiguration(path: role, reason: "asked to add the \(role), but none is declared")
+        for (role, id, adds) in [("bos token", bosTokenID, addsBOS), ("eos token", eosTokenID, addsEOS)] {
+            if adds && id == nil { throw .invalidConfiguration(path: role, reason: "asked to add the \(role), but none is declared") }
+            if let id, !(idToToken.indices.contains(id) && idToToken[id] != nil) {
+                throw .invalidConfiguration(path: role, reason: "id \(id) is not a token")
+            }
         }
         self.idToBytes = idToToken.map { $0.map(ByteLevel.bytes(ofToken:)) ?? [] }
         self.byteSymbol = byteSymbol

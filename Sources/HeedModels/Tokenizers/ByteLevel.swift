@@ -95,6 +95,7 @@ public struct ByteLevelPreTokenizer: Sendable, Equatable {
     /// Split with the GPT-2 regex (false: each piece is one word).
     public var useRegex: Bool
 
+    /// A pre-tokenizer; the defaults are GPT-2's regex alone, with no prefix space.
     public init(digits: Digits = .none, addPrefixSpace: Bool = false, useRegex: Bool = true) {
         self.digits = digits
         self.addPrefixSpace = addPrefixSpace

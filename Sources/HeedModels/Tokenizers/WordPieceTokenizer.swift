@@ -21,7 +21,7 @@ import Foundation
 /// let encoding = try tokenizer.encode("The quick brown fox jumps over the lazy dog.")
 /// // encoding.ids == [101, 1996, 4248, 2829, 4419, 14523, 2058, 1996, 13971, 3899, 1012, 102]
 /// let batch = try tokenizer.encode(batch: ["a", "a longer text"], maxLength: 128, padding: .longest)
-/// // batch[0].attentionMask == [1, 1, 1, 0, 0, 0]
+/// // batch[0].attentionMask == [1, 1, 1, 0, 0]  ("a longer text" is 5 tokens)
 /// ```
 ///
 /// The file's own `truncation` and `padding` settings are reported in
@@ -105,12 +105,14 @@ public final class WordPieceTokenizer: Sendable {
     /// - Throws: ``TokenizerError`` for an unreadable file, a token listed
     ///   twice, or a missing special token.
     public convenience init(vocabularyFile url: URL, normalizer: BertNormalizer = BertNormalizer()) throws(TokenizerError) {
-        let data = try readFile(url)
-        guard let text = String(validating: [UInt8](data), as: UTF8.self) else {
-            throw TokenizerError.unreadableFile(path: url.path, reason: "not valid UTF-8")
-        }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-            line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
+        let data = [UInt8](try readFile(url))
+        // Lines split on bytes: a String would keep "\r\n" together as one Character.
+        var lines: [String] = []
+        for (number, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+            guard let text = String(validating: line.last == 0x0D ? line.dropLast() : line, as: UTF8.self) else {
+                throw TokenizerError.unreadableFile(path: url.path, reason: "line \(number + 1) is not valid UTF-8")
+            }
+            lines.append(text)
         }
         if lines.last == "" { lines.removeLast() }   // the final newline
         let vocabulary = lines.enumerated().map { ($1, $0) }
