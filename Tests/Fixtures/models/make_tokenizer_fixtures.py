@@ -31,7 +31,9 @@ Writes
                             added tokens with lstrip/rstrip/single_word and a
                             normalised one, add_prefix_space, bos/eos template,
                             contiguous digits, ignore_merges), so Heed is checked
-                            on them without the fetched models.
+                            on them without the fetched models. (Training may
+                            break ties differently from run to run; the files
+                            and their expected ids are always written together.)
 """
 import json
 import pathlib
