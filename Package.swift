@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .library(name: "HeedTensor", targets: ["HeedTensor"]),
         .library(name: "HeedAttention", targets: ["HeedAttention"]),
+        .library(name: "HeedNN", targets: ["HeedNN"]),
         .executable(name: "heed", targets: ["heed"]),
     ],
     dependencies: [
@@ -35,7 +36,9 @@ let package = Package(
         // Every attention mechanism: Score → Bias → Pattern → Normalizer → weighted sum.
         .target(name: "HeedAttention", dependencies: ["HeedTensor"]),
         // Pretrained models: GGUF reading and dequantisation, tokenizers (WordPiece, byte-level BPE).
-        .target(name: "HeedModels", dependencies: ["HeedTensor", "HeedAttention"]),
+        .target(name: "HeedModels", dependencies: ["HeedTensor", "HeedAttention", "HeedNN"]),
+        // Layers and Transformer models built on the attention catalogue.
+        .target(name: "HeedNN", dependencies: ["HeedTensor", "HeedAttention"]),
         .executableTarget(
             name: "heed",
             dependencies: [
@@ -66,6 +69,10 @@ let package = Package(
         .testTarget(
             name: "HeedModelsTests",
             dependencies: ["HeedModels", "HeedTensor", "HeedTestSupport"]
+        ),
+        .testTarget(
+            name: "HeedNNTests",
+            dependencies: ["HeedNN", "HeedTensor", "HeedTestSupport"]
         ),
         // Runs the built `heed` binary: exit codes, usage messages, the demo.
         .testTarget(
