@@ -57,26 +57,35 @@ func runFlashBenchmark(lengths: [Int] = [1024, 2048, 4096]) {
     }
 }
 
-/// Dense against flash on small problems, forward+backward through `Attention`
-/// (the path `.automatic` chooses between): where flash starts to win.
+/// Dense against flash on small problems through `Attention` (the path
+/// `.automatic` chooses between), forward alone and forward+backward: where
+/// flash starts to win.
 func runFlashCrossover() {
     let (b, h, d) = (1, 8, 64)
-    print("\n## dense vs flash crossover (B = \(b), H = \(h), D = \(d), forward+backward through Attention, median ms)")
-    print("| Tq = Tk | Tq·Tk | dense ms | flash ms | flash / dense |")
-    print("|---|---|---|---|---|")
+    print("\n## dense vs flash crossover (B = \(b), H = \(h), D = \(d), through Attention, median ms)")
+    print("| Tq = Tk | Tq·Tk | forward dense | forward flash | flash / dense | fwd+bwd dense | fwd+bwd flash | flash / dense |")
+    print("|---|---|---|---|---|---|---|---|")
     for length in [8, 16, 32, 48, 64, 96, 128, 192, 256] {
         let q = Tensor.randomNormal([b, h, length, d], seed: 1, requiresGrad: true)
         let k = Tensor.randomNormal([b, h, length, d], seed: 2, requiresGrad: true)
         let v = Tensor.randomNormal([b, h, length, d], seed: 3, requiresGrad: true)
-        func time(_ engine: Attention.Engine) -> Double {
+        func time(_ engine: Attention.Engine, backward: Bool) -> Double {
             let attention = Attention(engine: engine)
             return timeRuns(repetitions: 50, warmup: 5) {
-                attention(query: q, key: k, value: v).output.sum().backward()
-                for t in [q, k, v] { t.grad = nil }
+                if backward {
+                    attention(query: q, key: k, value: v).output.sum().backward()
+                    for t in [q, k, v] { t.grad = nil }
+                } else {
+                    let out = Tensor.withoutGrad { attention(query: q, key: k, value: v).output }
+                    precondition(out.count > 0)
+                }
             }.median
         }
-        let dense = time(.dense), flash = time(.flash)
-        print("| \(length) | \(length * length) | \(format(dense * 1e3, 3)) | \(format(flash * 1e3, 3)) | \(format(flash / dense, 2)) |")
+        let forward = (time(.dense, backward: false), time(.flash, backward: false))
+        let both = (time(.dense, backward: true), time(.flash, backward: true))
+        print("| \(length) | \(length * length) | \(format(forward.0 * 1e3, 3)) | \(format(forward.1 * 1e3, 3)) | "
+              + "\(format(forward.1 / forward.0, 2)) | \(format(both.0 * 1e3, 3)) | \(format(both.1 * 1e3, 3)) | "
+              + "\(format(both.1 / both.0, 2)) |")
     }
 }
 

@@ -29,17 +29,48 @@ void heed_flash_pack_panels(const float *source, int64_t rows, int64_t columns, 
 
 // MARK: One step
 
+/// First multiple of 16 at or above n, at most `limit`.
+static inline int64_t panel_end(int64_t n, int64_t limit) {
+    const int64_t rounded = (n + HEED_FLASH_PANEL - 1) / HEED_FLASH_PANEL * HEED_FLASH_PANEL;
+    return rounded < limit ? rounded : limit;
+}
+
 void heed_flash_forward_step(const heed_flash_forward_args *args) {
     const flash_kernel_table *kernels = flash_kernels();
-    // S = Q Kᵀ (the scale is applied in the row pass).                       [rows, keys]
-    kernels->gemm(args->rows, args->keys, args->depth, args->query, args->query_stride, 1, args->key_panels,
-                  HEED_FLASH_PANEL, args->depth * HEED_FLASH_PANEL, args->scores, args->tile_stride, FLASH_STORE, 0);
-    // m′ = max(m, rowmax S̃);  P = exp(S̃ − m′);  ℓ = e^(m − m′)ℓ + rowsum P.
+    const int64_t rows = args->rows, keys = args->keys, stride = args->tile_stride;
+    if (!args->mask) {
+        // S = Q Kᵀ (the scale is applied in the row pass).                   [rows, keys]
+        kernels->gemm(rows, keys, args->depth, args->query, args->query_stride, 1, args->key_panels, HEED_FLASH_PANEL,
+                      args->depth * HEED_FLASH_PANEL, args->scores, stride, FLASH_STORE, 0);
+        // m′ = max(m, rowmax S̃);  P = exp(S̃ − m′);  ℓ = e^(m − m′)ℓ + rowsum P.
+        kernels->online_softmax(args);
+        // O = diag(e^(m − m′)) O + (P ∘ keep) V.                               [rows, Dv]
+        kernels->gemm(rows, args->value_depth, keys, args->scores, stride, 1, args->value, args->value_stride,
+                      HEED_FLASH_PANEL, args->output, args->output_stride, FLASH_RESCALE, args->row_scale);
+        return;
+    }
+    // A partially masked tile: the same three stages, each block of 6 rows
+    // limited to the key columns its rows may see. Scores outside those
+    // columns are never computed; the mask makes them −inf whatever they hold.
+    flash_extents extents;
+    flash_tile_extents(args->mask, rows, keys, stride, &extents);
+    for (int64_t r = 0; r < rows; r += 6) {
+        const int64_t height = rows - r < 6 ? rows - r : 6;
+        const int64_t first = extents.row_first[r / 6] / HEED_FLASH_PANEL * HEED_FLASH_PANEL;
+        const int64_t end = panel_end(extents.row_end[r / 6], keys);
+        if (end <= first) continue;
+        kernels->gemm(height, end - first, args->depth, args->query + r * args->query_stride, args->query_stride, 1,
+                      args->key_panels + first * args->depth, HEED_FLASH_PANEL, args->depth * HEED_FLASH_PANEL,
+                      args->scores + r * stride + first, stride, FLASH_STORE, 0);
+    }
     kernels->online_softmax(args);
-    // O = diag(e^(m − m′)) O + (P ∘ keep) V.                                   [rows, Dv]
-    kernels->gemm(args->rows, args->value_depth, args->keys, args->scores, args->tile_stride, 1, args->value,
-                  args->value_stride, HEED_FLASH_PANEL, args->output, args->output_stride, FLASH_RESCALE,
-                  args->row_scale);
+    for (int64_t r = 0; r < rows; r += 6) {
+        const int64_t height = rows - r < 6 ? rows - r : 6;
+        const int64_t first = extents.row_first[r / 6], end = extents.row_end[r / 6];
+        kernels->gemm(height, args->value_depth, end - first, args->scores + r * stride + first, stride, 1,
+                      args->value + first * args->value_stride, args->value_stride, HEED_FLASH_PANEL,
+                      args->output + r * args->output_stride, args->output_stride, FLASH_RESCALE, args->row_scale + r);
+    }
 }
 
 // MARK: Exact weights of a tile

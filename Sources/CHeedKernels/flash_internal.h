@@ -39,6 +39,22 @@ typedef struct flash_kernel_table {
     void (*exp)(const float *x, float *out, int64_t n);
 } flash_kernel_table;
 
+/// Blocks of the micro-kernel's height (6) in a tile.
+#define FLASH_ROW_BLOCKS ((HEED_FLASH_QUERY_TILE + 5) / 6)
+#define FLASH_KEY_BLOCKS ((HEED_FLASH_KEY_TILE + 5) / 6)
+
+/// The hull of a masked tile's allowed pairs: for each block of 6 rows, the
+/// key columns [row_first, row_end) that hold every allowed pair of its rows;
+/// for each block of 6 keys, the rows [key_first, key_end) likewise. An
+/// entirely masked block gets an empty range.
+typedef struct flash_extents {
+    int64_t row_first[FLASH_ROW_BLOCKS], row_end[FLASH_ROW_BLOCKS];
+    int64_t key_first[FLASH_KEY_BLOCKS], key_end[FLASH_KEY_BLOCKS];
+} flash_extents;
+
+/// Fills `out` from a [rows, keys] 0/1 mask with row stride `stride` (flash_extents.c).
+void flash_tile_extents(const float *mask, int64_t rows, int64_t keys, int64_t stride, flash_extents *out);
+
 /// The tile GEMMs (flash_gemm.c).
 void flash_gemm_portable(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks, const float *b,
                          int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode, const float *row_scale);

@@ -14,7 +14,11 @@ final class FlashScratch {
 
     init() {
         let tile = FlashProblem.queryTile * FlashProblem.keyTile
-        func buffer(_ count: Int) -> UnsafeMutablePointer<Float> { .allocate(capacity: count) }
+        func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let pointer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            pointer.initialize(repeating: 0, count: count)        // the kernels may read stale scores, never garbage
+            return pointer
+        }
         (scores, dScores, softcap, mask, bias, keep, biasGradient) =
             (buffer(tile), buffer(tile), buffer(tile), buffer(tile), buffer(tile), buffer(tile), buffer(tile))
         (rowMax, rowSum, rowScale) = (buffer(FlashProblem.queryTile), buffer(FlashProblem.queryTile), buffer(FlashProblem.queryTile))
