@@ -80,7 +80,7 @@ public struct Attention {
 
     /// The smallest Tq·Tk for which `.automatic` picks the flash engine
     /// (measured: `HeedBenchmarks flash-crossover`, BENCHMARKS.md).
-    public static let flashThreshold = 4096
+    public static let flashThreshold = 8192
 
     /// The result of one attention call.
     public struct Output {

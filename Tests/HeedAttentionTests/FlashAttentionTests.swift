@@ -117,9 +117,9 @@ final class FlashAttentionTests: XCTestCase {
 
     func testEngineChoice() {
         let q = randomTensor([1, 2, 8, 16], seed: 1), k = randomTensor([1, 2, 8, 16], seed: 2)
-        let big = randomTensor([1, 2, 80, 16], seed: 3)
+        let big = randomTensor([1, 2, 100, 16], seed: 3)
         XCTAssertEqual(Attention()(query: q, key: k, value: k).engine, .dense, "8 × 8 is tiny")
-        XCTAssertEqual(Attention()(query: big, key: big, value: big).engine, .flash, "80 × 80 goes flash")
+        XCTAssertEqual(Attention()(query: big, key: big, value: big).engine, .flash, "100 × 100 goes flash")
         XCTAssertEqual(Attention(engine: .dense)(query: big, key: big, value: big).engine, .dense, "forced dense")
         XCTAssertEqual(Attention(engine: .flash)(query: q, key: k, value: k).engine, .flash, "forced flash")
         XCTAssertEqual(Attention(normalizer: .sparsemax)(query: big, key: big, value: big).engine, .dense)

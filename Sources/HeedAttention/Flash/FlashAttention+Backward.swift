@@ -60,7 +60,7 @@ extension FlashAttention {
         let valuePanels = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(chunk * valuePanelFloats, 1))
         let privateQuery = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(workers * chunk * privateQueryFloats, 1))
         defer { keyPanels.deallocate(); valuePanels.deallocate(); privateQuery.deallocate() }
-        let scratch = (0 ..< workers).map { _ in FlashScratch() }
+        let scratch = (0 ..< workers).map { _ in FlashScratch(p, tiles, backward: true) }
         let biasCounts = tiles.differentiableBiases.map { $0?.count }
         for worker in scratch { worker.prepareBiasGradients(biasCounts) }
 

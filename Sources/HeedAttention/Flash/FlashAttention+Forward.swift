@@ -1,46 +1,6 @@
 import CHeedKernels
 import HeedTensor
 
-/// One worker's tile buffers, allocated once per call.
-final class FlashScratch {
-    /// [Bq, Bk] each: scores, their gradient (backward), tanh of the softcap
-    /// (backward), mask, bias, dropout multipliers, ∂L/∂bias (backward).
-    let scores, dScores, softcap, mask, bias, keep, biasGradient: UnsafeMutablePointer<Float>
-    /// [Bq] each: running max, running sum, rescale factors.
-    let rowMax, rowSum, rowScale: UnsafeMutablePointer<Float>
-    /// Per differentiable bias, the worker's ∂L/∂bias accumulator (laid out like the bias), or nil.
-    var biasGradients: [UnsafeMutablePointer<Float>?] = []
-    private var biasGradientCounts: [Int] = []
-
-    init() {
-        let tile = FlashProblem.queryTile * FlashProblem.keyTile
-        func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
-            let pointer = UnsafeMutablePointer<Float>.allocate(capacity: count)
-            pointer.initialize(repeating: 0, count: count)        // the kernels may read stale scores, never garbage
-            return pointer
-        }
-        (scores, dScores, softcap, mask, bias, keep, biasGradient) =
-            (buffer(tile), buffer(tile), buffer(tile), buffer(tile), buffer(tile), buffer(tile), buffer(tile))
-        (rowMax, rowSum, rowScale) = (buffer(FlashProblem.queryTile), buffer(FlashProblem.queryTile), buffer(FlashProblem.queryTile))
-    }
-
-    /// Zeroed accumulators for the biases with `counts` elements (nil: no gradient wanted).
-    func prepareBiasGradients(_ counts: [Int?]) {
-        biasGradients = counts.map { count in
-            count.map { count in
-                let pointer = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(count, 1))
-                pointer.initialize(repeating: 0, count: count)
-                return pointer
-            }
-        }
-    }
-
-    deinit {
-        for pointer in [scores, dScores, softcap, mask, bias, keep, biasGradient, rowMax, rowSum, rowScale] { pointer.deallocate() }
-        for pointer in biasGradients { pointer?.deallocate() }
-    }
-}
-
 extension FlashAttention {
     /// Floats of packed keys (and values) kept at once: whole key/value heads
     /// are packed in groups under this budget (at least one head).
@@ -64,7 +24,9 @@ extension FlashAttention {
         let chunk = Swift.max(1, Swift.min(pairs, packingBudget / Swift.max(panelFloats, 1)))
         let panels = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(chunk * panelFloats, 1))
         defer { panels.deallocate() }
-        let scratch = (0 ..< FlashParallel.workers).map { _ in FlashScratch() }
+        let scratch = (0 ..< Swift.min(FlashParallel.workers, pairs * p.group * p.queryTiles)).map { _ in
+            FlashScratch(p, tiles, backward: false)
+        }
 
         for first in stride(from: 0, to: pairs, by: chunk) {
             let count = Swift.min(chunk, pairs - first)

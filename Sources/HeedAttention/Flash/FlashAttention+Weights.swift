@@ -12,7 +12,7 @@ extension FlashAttention {
         let panelFloats = Int(heed_flash_panels_count(Int64(p.keyLength), Int64(p.depth)))
         let panels = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(panelFloats, 1))
         defer { panels.deallocate() }
-        let scratch = FlashScratch()
+        let scratch = FlashScratch(p, tiles, backward: false)
         withPointers([query, key, logSumExp]) { read in
             withMutablePointers([result]) { write in
                 for b in 0 ..< p.batch {

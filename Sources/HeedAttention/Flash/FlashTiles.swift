@@ -33,6 +33,9 @@ struct FlashTiles {
         }
     }
 
+    /// Whether the pattern allows every pair (no tile is ever masked).
+    var isFull: Bool { full }
+
     /// Whether any bias adds to the scores.
     var hasBias: Bool { !biases.isEmpty }
 
