@@ -35,9 +35,52 @@ static inline int64_t panel_end(int64_t n, int64_t limit) {
     return rounded < limit ? rounded : limit;
 }
 
+/// How far a score may exceed its row's running maximum in the fused path,
+/// in powers of two: P ≤ 2^8, so ℓ and O grow by at most 256× and stay far
+/// from overflow (the conditional rescaling FlashAttention-4 uses on GPUs:
+/// move the maximum only when it grows past a threshold).
+#define FLASH_HEADROOM 8.0f
+
+/// The one-pass forward step for plain scores (no softcap, bias, mask or
+/// dropout) once every row has a finite running maximum m: the exponential
+/// is applied to each 6 × 16 block of S as it leaves the registers, against
+/// the current m instead of the tile's new maximum,
+///
+///     P = exp(S̃ − m),  ℓ += rowsum P,  O += P V      (m, and so O and ℓ, unchanged)
+///
+/// exact, since O/ℓ and LSE = m + log ℓ hold for any m; it only needs
+/// S̃ − m ≤ FLASH_HEADROOM·ln 2 so that nothing overflows. When a score
+/// exceeds that (a new, much larger maximum) the step reports failure and
+/// the two-pass step below runs instead, which moves m. Saves the separate
+/// max and exponential passes over S and lets the exponentials overlap the
+/// next block's FMAs.
+static int fused_path(const flash_kernel_table *kernels, const heed_flash_forward_args *args) {
+    if (args->softcap != 0.0f || args->bias || args->mask || args->keep || !(args->scale > 0.0f)) return 0;
+    const int64_t rows = args->rows;
+    float shift2[HEED_FLASH_QUERY_TILE], sums[8 * HEED_FLASH_QUERY_TILE];
+    for (int64_t r = 0; r < rows; r++) {
+        if (!(args->row_max[r] > -INFINITY && args->row_max[r] < INFINITY)) return 0;
+        shift2[r] = args->row_max[r] * 0x1.715476p+0f;
+    }
+    for (int64_t i = 0; i < 8 * rows; i++) sums[i] = 0.0f;
+    if (kernels->scores_exp(rows, args->keys, args->depth, args->query, args->query_stride, args->key_panels,
+                            args->scores, args->tile_stride, args->scale * 0x1.715476p+0f, shift2, sums,
+                            FLASH_HEADROOM)) {
+        return 0;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        const float *lane = sums + 8 * r;
+        args->row_sum[r] += ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    }
+    kernels->gemm(rows, args->value_depth, args->keys, args->scores, args->tile_stride, 1, args->value,
+                  args->value_stride, HEED_FLASH_PANEL, args->output, args->output_stride, FLASH_ACCUMULATE, 0);
+    return 1;
+}
+
 void heed_flash_forward_step(const heed_flash_forward_args *args) {
     const flash_kernel_table *kernels = flash_kernels();
     const int64_t rows = args->rows, keys = args->keys, stride = args->tile_stride;
+    if (kernels->scores_exp && fused_path(kernels, args)) return;
     if (!args->mask) {
         // S = Q Kᵀ (the scale is applied in the row pass).                   [rows, keys]
         kernels->gemm(rows, keys, args->depth, args->query, args->query_stride, 1, args->key_panels, HEED_FLASH_PANEL,

@@ -14,6 +14,7 @@
 // memory past column n. Measured on 96 × 96 × 64 tiles: ≈ 90 % of one Zen 3
 // core's FMA peak (BENCHMARKS.md, "Flash attention").
 #include "flash_internal.h"
+#include <math.h>
 
 void flash_gemm_portable(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks, const float *b,
                           int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode, const float *row_scale) {
@@ -35,6 +36,19 @@ void flash_gemm_portable(int64_t m, int64_t n, int64_t kc, const float *a, int64
 
 #define FLASH_AVX2 __attribute__((target("avx2,fma")))
 #define FLASH_AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+#include "flash_exp2.h"
+
+/// The forward's fused epilogue (flash_scores_exp_avx2): instead of storing
+/// a block of S, store P = 2^(S·scale2 − shift2[r]), add its rows into
+/// `sums` (8 lanes per row) and keep the largest exponent in `largest`.
+typedef struct exp_epilogue {
+    __m256 scale2;
+    const float *shift2;
+    float *sums;
+    __m256 *largest;
+} exp_epilogue;
+
+enum { FLASH_EXP = 3 };   ///< gemm_block mode: the fused epilogue above
 
 /// Lanes 0 ..< count set (count ≤ 0: none, ≥ 8: all).
 FLASH_AVX2_INLINE __m256i lanes(int64_t count) {
@@ -111,12 +125,12 @@ FLASH_AVX2_INLINE void gemm_loop_6x16(int64_t kc, const float *a, int64_t row_by
 /// loops unroll.
 FLASH_AVX2_INLINE void gemm_block(const int MR, const int MASKED, const int A_ROWS, int64_t nc, int64_t kc, const float *a, int64_t ars,
                                  int64_t aks, const float *b, int64_t ldb, float *c, int64_t ldc, int mode,
-                                 const float *row_scale) {
+                                 const float *row_scale, const exp_epilogue *epilogue) {
     __m256 acc[6][2];
     __m256i m0 = _mm256_set1_epi32(-1), m1 = m0;
     if (MASKED) { m0 = lanes(nc); m1 = lanes(nc - 8); }
     for (int r = 0; r < MR; r++) {
-        if (mode == FLASH_STORE) {
+        if (mode == FLASH_STORE || mode == FLASH_EXP) {
             acc[r][0] = _mm256_setzero_ps();
             acc[r][1] = _mm256_setzero_ps();
         } else {
@@ -148,6 +162,26 @@ FLASH_AVX2_INLINE void gemm_block(const int MR, const int MASKED, const int A_RO
         }
     }
     }
+    if (mode == FLASH_EXP) {
+        // t = S·scale2 − shift2[r]; P = 2^t (masked-off lanes: t = −inf → 0).
+        __m256 largest = *epilogue->largest;
+        const __m256 low = _mm256_set1_ps(-INFINITY);
+        for (int r = 0; r < MR; r++) {
+            const __m256 shift = _mm256_broadcast_ss(epilogue->shift2 + r);
+            __m256 t0 = _mm256_fmsub_ps(acc[r][0], epilogue->scale2, shift);
+            __m256 t1 = _mm256_fmsub_ps(acc[r][1], epilogue->scale2, shift);
+            if (MASKED) {
+                t0 = _mm256_blendv_ps(low, t0, _mm256_castsi256_ps(m0));
+                t1 = _mm256_blendv_ps(low, t1, _mm256_castsi256_ps(m1));
+            }
+            largest = _mm256_max_ps(largest, _mm256_max_ps(t0, t1));
+            acc[r][0] = exp2_nonpositive(t0, MASKED);
+            acc[r][1] = exp2_nonpositive(t1, MASKED);
+            float *sum = epilogue->sums + 8 * r;
+            _mm256_storeu_ps(sum, _mm256_add_ps(_mm256_loadu_ps(sum), _mm256_add_ps(acc[r][0], acc[r][1])));
+        }
+        *epilogue->largest = largest;
+    }
     for (int r = 0; r < MR; r++) {
         if (MASKED) {
             _mm256_maskstore_ps(c + r * ldc, m0, acc[r][0]);
@@ -161,18 +195,18 @@ FLASH_AVX2_INLINE void gemm_block(const int MR, const int MASKED, const int A_RO
 
 #define GEMM_BLOCK_ROWS(MASKED, A_ROWS)                                                                         \
     switch (mr) {                                                                                               \
-    case 6: gemm_block(6, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si); break;            \
-    case 5: gemm_block(5, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si); break;            \
-    case 4: gemm_block(4, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si); break;            \
-    case 3: gemm_block(3, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si); break;            \
-    case 2: gemm_block(2, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si); break;            \
-    default: gemm_block(1, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si); break;           \
+    case 6: gemm_block(6, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;        \
+    case 5: gemm_block(5, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;        \
+    case 4: gemm_block(4, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;        \
+    case 3: gemm_block(3, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;        \
+    case 2: gemm_block(2, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;        \
+    default: gemm_block(1, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;       \
     }
 
-/// A must have aks = 1 (row-major, ars its stride) or ars = 1 (transposed).
-FLASH_AVX2 void flash_gemm_avx2(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks,
-                                 const float *b, int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode,
-                                 const float *row_scale) {
+/// The shared block loop: panels of 16 columns outside, blocks of 6 rows inside.
+FLASH_AVX2_INLINE void gemm_blocks(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks,
+                                   const float *b, int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode,
+                                   const float *row_scale, const exp_epilogue *epilogue) {
     for (int64_t j = 0; j < n; j += HEED_FLASH_PANEL) {
         const int64_t nc = n - j < HEED_FLASH_PANEL ? n - j : HEED_FLASH_PANEL;
         const float *bp = b + (j / HEED_FLASH_PANEL) * panel_stride;
@@ -181,6 +215,14 @@ FLASH_AVX2 void flash_gemm_avx2(int64_t m, int64_t n, int64_t kc, const float *a
             const float *ai = a + i * ars;
             float *ci = c + i * ldc + j;
             const float *si = row_scale ? row_scale + i : 0;
+            exp_epilogue rows;
+            const exp_epilogue *ep = 0;
+            if (epilogue) {
+                rows = *epilogue;
+                rows.shift2 += i;
+                rows.sums += 8 * i;
+                ep = &rows;
+            }
             if (nc == HEED_FLASH_PANEL) {
                 if (aks == 1) { GEMM_BLOCK_ROWS(0, 1) } else { GEMM_BLOCK_ROWS(0, 0) }
             } else {
@@ -190,4 +232,24 @@ FLASH_AVX2 void flash_gemm_avx2(int64_t m, int64_t n, int64_t kc, const float *a
     }
 }
 
+/// A must have aks = 1 (row-major, ars its stride) or ars = 1 (transposed).
+FLASH_AVX2 void flash_gemm_avx2(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks,
+                                 const float *b, int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode,
+                                 const float *row_scale) {
+    gemm_blocks(m, n, kc, a, ars, aks, b, ldb, panel_stride, c, ldc, mode, row_scale, 0);
+}
+
+FLASH_AVX2 int flash_scores_exp_avx2(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
+                                     const float *key_panels, float *p, int64_t stride, float scale2,
+                                     const float *shift2, float *sums, float headroom) {
+    __m256 largest = _mm256_set1_ps(-INFINITY);
+    const exp_epilogue epilogue = {_mm256_set1_ps(scale2), shift2, sums, &largest};
+    gemm_blocks(rows, keys, depth, query, query_stride, 1, key_panels, HEED_FLASH_PANEL, depth * HEED_FLASH_PANEL, p,
+                stride, FLASH_EXP, 0, &epilogue);
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(largest), _mm256_extractf128_ps(largest, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ps(m, _mm_movehdup_ps(m));
+    const float top = _mm_cvtss_f32(m);
+    return !(top <= headroom);                        // NaN counts as exceeded: the safe path decides
+}
 #endif

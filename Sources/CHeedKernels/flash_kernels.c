@@ -133,7 +133,7 @@ static void portable_exp(const float *x, float *out, int64_t n) {
 
 const flash_kernel_table flash_portable_kernels = {
     flash_gemm_portable, portable_online_softmax, portable_backward_probabilities, portable_backward_d_scores,
-    portable_weights, portable_exp,
+    portable_weights, portable_exp, 0,
 };
 
 // MARK: AVX2+FMA
@@ -185,35 +185,7 @@ HEED_AVX2_INLINE float horizontal_sum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/// 2^x for x ≤ 0, the exponential of the online softmax (its arguments are
-/// scores minus their row maximum, never positive beyond rounding):
-///
-///     n = round(x),  f = x − n ∈ [−½, ½],  2^x = 2^n · P(f)
-///
-/// P of degree 6, fitted by Benchmarks/scripts/fit_flash_exp2.py (a discrete
-/// minimax fit of the relative error with P(0) = 1; 1.3 ulp measured in f32
-/// Horner evaluation). 2^n enters through the exponent field, valid while
-/// 2^n·P(f) is a normal float, so x is clamped at −126 first: below that the
-/// result is 2^−126 ≈ 1.2·10⁻³⁸ instead of the true (smaller) value — far
-/// below what a softmax row (whose largest term is 1) can resolve. With
-/// FLUSH, x < −125 gives exactly 0 instead, so −inf (a masked score) maps to
-/// 0. NaN propagates. 15 vector operations (17 with FLUSH), no division.
-HEED_AVX2_INLINE __m256 exp2_nonpositive(__m256 x, const int FLUSH) {
-    const __m256 clamped = _mm256_max_ps(_mm256_set1_ps(-126.0f), x);      // NaN passes (second operand)
-    const __m256 n = _mm256_round_ps(clamped, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m256 f = _mm256_sub_ps(clamped, n);
-    __m256 p = _mm256_set1_ps(0x1.41fb30p-13f);
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0x1.5f3e0cp-10f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0x1.3b2d4cp-7f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0x1.c6aeeap-5f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0x1.ebfbdcp-3f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0x1.62e430p-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
-    const __m256i exponent = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
-    const __m256 scaled = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), exponent));
-    if (!FLUSH) return scaled;
-    return _mm256_and_ps(scaled, _mm256_cmp_ps(x, _mm256_set1_ps(-125.0f), _CMP_NLT_UQ));
-}
+#include "flash_exp2.h"
 
 /// max of s[0 ..< n].
 HEED_AVX2_INLINE float row_max(const float *s, int64_t n) {
@@ -381,5 +353,6 @@ FLASH_AVX2 static void avx2_exp(const float *x, float *out, int64_t n) {
 
 const flash_kernel_table flash_avx2_kernels = {
     flash_gemm_avx2, avx2_online_softmax, avx2_backward_probabilities, avx2_backward_d_scores, avx2_weights, avx2_exp,
+    flash_scores_exp_avx2,
 };
 #endif

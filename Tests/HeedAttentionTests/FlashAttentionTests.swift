@@ -105,6 +105,34 @@ final class FlashAttentionTests: XCTestCase {
         Self.checkAgainstDense(c, "softcap 30")
     }
 
+    /// Later key tiles whose scores jump far above the running maximum: the
+    /// forward's one-pass path (exponentials against the current maximum, up
+    /// to 2^8 above it) must hand such tiles to the two-pass path, and rows
+    /// whose maximum creeps up within the headroom must stay exact.
+    func testScoresThatOutgrowTheRunningMaximum() {
+        let (tq, tk, d) = (40, 400, 16)
+        var keys = Tensor.randomNormal([1, 1, tk, d], std: 0.1, seed: 3).scalars
+        // Scores (scale 1/4) of about 15, 26 and 200 in the second, third and last key tiles,
+        // against ≈ 0.1 in the first: the last is 2^280 times the running maximum's weight, which
+        // would overflow f32 without the two-pass fallback.
+        for (j, value) in [(150, Float(3.75)), (260, 6.5), (399, 50)] {
+            for c in 0 ..< d { keys[j * d + c] = value }
+        }
+        for j in 200 ..< 220 { for c in 0 ..< d { keys[j * d + c] = 0.5 } }   // a modest rise (within the headroom)
+        let q = Tensor(Tensor.randomUniform([1, 1, tq, d], low: 0.5, high: 1.5, seed: 1).scalars, shape: [1, 1, tq, d],
+                       requiresGrad: true)
+        let k = Tensor(keys, shape: [1, 1, tk, d], requiresGrad: true)
+        let v = randomTensor([1, 1, tk, d], seed: 2)
+        for attention in [Attention(), Attention(score: .scaledDot(scale: 0.05))] {
+            var dense = attention, flash = attention
+            dense.engine = .dense
+            flash.engine = .flash
+            let expected = dense(query: q, key: k, value: v), actual = flash(query: q, key: k, value: v)
+            Self.assertAgree(actual.output, expected.output, tolerance: 1e-5, "output")
+            assertClose(actual.weights, expected.weights, rtol: 1e-4, atol: 1e-6, "weights")
+        }
+    }
+
     func testPortableKernelsAgree() {
         heed_kernels_force_portable(1)
         defer { heed_kernels_force_portable(0) }
