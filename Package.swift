@@ -44,6 +44,7 @@ let package = Package(
             dependencies: [
                 "HeedTensor",
                 "HeedAttention",
+                "HeedModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
