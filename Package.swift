@@ -50,7 +50,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "HeedBenchmarks",
-            dependencies: ["HeedTensor", "CBLAS", "CHeedKernels"],
+            dependencies: ["HeedTensor", "HeedNN", "HeedModels", "CBLAS", "CHeedKernels"],
             path: "Benchmarks/HeedBenchmarks"
         ),
         // Shared test helpers: assertClose, gradient checks, seeded tensors, fixtures.
