@@ -33,7 +33,7 @@ let package = Package(
             ]
         ),
         // Every attention mechanism: Score → Bias → Pattern → Normalizer → weighted sum.
-        .target(name: "HeedAttention", dependencies: ["HeedTensor"]),
+        .target(name: "HeedAttention", dependencies: ["HeedTensor", "CHeedKernels"]),
         .executableTarget(
             name: "heed",
             dependencies: [
@@ -44,7 +44,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "HeedBenchmarks",
-            dependencies: ["HeedTensor", "CBLAS", "CHeedKernels"],
+            dependencies: ["HeedTensor", "HeedAttention", "CBLAS", "CHeedKernels"],
             path: "Benchmarks/HeedBenchmarks"
         ),
         // Shared test helpers: assertClose, gradient checks, seeded tensors, fixtures.
@@ -59,7 +59,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HeedAttentionTests",
-            dependencies: ["HeedAttention", "HeedTensor", "HeedTestSupport"]
+            dependencies: ["HeedAttention", "HeedTensor", "CHeedKernels", "HeedTestSupport"]
         ),
         // Runs the built `heed` binary: exit codes, usage messages, the demo.
         .testTarget(
