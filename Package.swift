@@ -34,7 +34,7 @@ let package = Package(
             ]
         ),
         // Every attention mechanism: Score → Bias → Pattern → Normalizer → weighted sum.
-        .target(name: "HeedAttention", dependencies: ["HeedTensor"]),
+        .target(name: "HeedAttention", dependencies: ["HeedTensor", "CHeedKernels"]),
         // Pretrained models: GGUF reading and dequantisation, tokenizers (WordPiece, byte-level BPE).
         .target(name: "HeedModels", dependencies: ["HeedTensor", "HeedAttention", "HeedNN"]),
         // Layers and Transformer models built on the attention catalogue.
@@ -50,7 +50,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "HeedBenchmarks",
-            dependencies: ["HeedTensor", "HeedNN", "HeedModels", "CBLAS", "CHeedKernels"],
+            dependencies: ["HeedTensor", "HeedAttention", "HeedNN", "HeedModels", "CBLAS", "CHeedKernels"],
             path: "Benchmarks/HeedBenchmarks"
         ),
         // Shared test helpers: assertClose, gradient checks, seeded tensors, fixtures.
@@ -65,7 +65,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HeedAttentionTests",
-            dependencies: ["HeedAttention", "HeedTensor", "HeedTestSupport"]
+            dependencies: ["HeedAttention", "HeedTensor", "CHeedKernels", "HeedTestSupport"]
         ),
         .testTarget(
             name: "HeedModelsTests",

@@ -1,6 +1,6 @@
 // Heed's benchmark executable. Build and run in release:
 //
-//     swift run -c release HeedBenchmarks [sgemm|elementwise|scaling|accuracy|smollm|all]
+//     swift run -c release HeedBenchmarks [sgemm|elementwise|scaling|accuracy|linear|smollm|all]
 //
 // - sgemm:       Tensor.matmul against cblas_sgemm called directly, same run
 // - elementwise: GB/s of exp, add and softmax rows on 16M floats, dispatched
@@ -9,14 +9,17 @@
 //                cores (the data behind Parallel.forEachChunk's threshold)
 // - accuracy:    max ulp error against Foundation (double): exp on all 2^32
 //                inputs, log/tanh/sigmoid/silu/erf/gelu on every 97th
+// - linear:      time and peak RSS of Performer, RFA and elu+1 linear attention
+//                over L = 1024 … 65536, fused and reference paths (options:
+//                see LinearBenchmark.swift; takes several minutes)
 // - smollm:      SmolLM2-135M prompt (512 tokens) and generation (128 tokens) tokens/s;
 //                Benchmarks/models/compare_smollm.py runs transformers beside it
-// `all` runs sgemm, elementwise and scaling (accuracy takes a few minutes: ask for it).
+// `all` runs sgemm, elementwise and scaling (the others take minutes: ask for them).
 import CHeedKernels
 import Foundation
 
 let mode = CommandLine.arguments.dropFirst().first ?? "all"
-let known = ["sgemm", "elementwise", "scaling", "accuracy", "smollm", "all"]
+let known = ["sgemm", "elementwise", "scaling", "accuracy", "linear", "smollm", "all"]
 guard known.contains(mode) else {
     print("usage: HeedBenchmarks [\(known.joined(separator: "|"))]")
     exit(2)
@@ -27,4 +30,5 @@ if mode == "sgemm" || mode == "all" { runSgemmBenchmark() }
 if mode == "elementwise" || mode == "all" { runElementwiseBenchmark() }
 if mode == "scaling" || mode == "all" { runScalingBenchmark() }
 if mode == "accuracy" { runAccuracySweep() }
+if mode == "linear" { runLinearBenchmark(Array(CommandLine.arguments.dropFirst(2))) }
 if mode == "smollm" { runSmolLMBenchmark() }
