@@ -44,12 +44,14 @@ let package = Package(
             dependencies: [
                 "HeedTensor",
                 "HeedAttention",
+                "HeedNN",
+                "HeedModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "HeedBenchmarks",
-            dependencies: ["HeedTensor", "CBLAS", "CHeedKernels"],
+            dependencies: ["HeedTensor", "HeedNN", "HeedModels", "CBLAS", "CHeedKernels"],
             path: "Benchmarks/HeedBenchmarks"
         ),
         // Shared test helpers: assertClose, gradient checks, seeded tensors, fixtures.
@@ -68,7 +70,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HeedModelsTests",
-            dependencies: ["HeedModels", "HeedTensor", "HeedTestSupport"]
+            dependencies: ["HeedModels", "HeedNN", "HeedTensor", "HeedTestSupport"]
         ),
         .testTarget(
             name: "HeedNNTests",
