@@ -79,7 +79,7 @@ let package = Package(
         // Runs the built `heed` binary: exit codes, usage messages, the demo.
         .testTarget(
             name: "HeedCLITests",
-            dependencies: ["heed", "HeedTensor", "HeedTestSupport"]
+            dependencies: ["heed", "HeedModels", "HeedTensor", "HeedTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -11,10 +11,11 @@ struct Heed: ParsableCommand {
             Examples:
               heed demo                       # a small scaled dot-product attention, weights as a table
               heed demo --tokens "a b c d"    # your own tokens
+              heed embed --model models/all-MiniLM-L6-v2 "Hello, world."   # sentence embeddings as JSON lines
               heed --version
             """,
         version: HeedVersion.string,
-        subcommands: [Demo.self, Attend.self, Catalogue.self]
+        subcommands: [Demo.self, Attend.self, Catalogue.self, Embed.self]
     )
 }
 
