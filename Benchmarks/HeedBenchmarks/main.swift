@@ -1,6 +1,6 @@
 // Heed's benchmark executable. Build and run in release:
 //
-//     swift run -c release HeedBenchmarks [sgemm|elementwise|scaling|accuracy|all]
+//     swift run -c release HeedBenchmarks [sgemm|elementwise|scaling|accuracy|minilm|all]
 //
 // - sgemm:       Tensor.matmul against cblas_sgemm called directly, same run
 // - elementwise: GB/s of exp, add and softmax rows on 16M floats, dispatched
@@ -9,12 +9,15 @@
 //                cores (the data behind Parallel.forEachChunk's threshold)
 // - accuracy:    max ulp error against Foundation (double): exp on all 2^32
 //                inputs, log/tanh/sigmoid/silu/erf/gelu on every 97th
+// - minilm:      all-MiniLM-L6-v2 sentences/s (MiniLMBenchmark.swift; needs the
+//                fetched model; Benchmarks/models/compare_minilm.py runs it
+//                beside sentence-transformers)
 // `all` runs sgemm, elementwise and scaling (accuracy takes a few minutes: ask for it).
 import CHeedKernels
 import Foundation
 
 let mode = CommandLine.arguments.dropFirst().first ?? "all"
-let known = ["sgemm", "elementwise", "scaling", "accuracy", "all"]
+let known = ["sgemm", "elementwise", "scaling", "accuracy", "minilm", "all"]
 guard known.contains(mode) else {
     print("usage: HeedBenchmarks [\(known.joined(separator: "|"))]")
     exit(2)
@@ -25,3 +28,4 @@ if mode == "sgemm" || mode == "all" { runSgemmBenchmark() }
 if mode == "elementwise" || mode == "all" { runElementwiseBenchmark() }
 if mode == "scaling" || mode == "all" { runScalingBenchmark() }
 if mode == "accuracy" { runAccuracySweep() }
+if mode == "minilm" { runMiniLMBenchmark(arguments: Array(CommandLine.arguments.dropFirst(2))) }
