@@ -53,7 +53,7 @@ public struct BERTEmbeddings {
 
 // Self-attention is HeedAttention's `MultiHeadAttention` (PyTorch [Out, In]
 // projections with biases, H heads of D = E/H, scaled dot product, softmax);
-// padding is its attention's `.keyPadding(lengths:)` pattern, set per batch.
+// padding is its attention's pattern (a key-padding mask), set per batch.
 // BERT's additive mask of dtype-min equals excluding the padded keys: their
 // weights are exactly 0 in both.
 
@@ -240,9 +240,16 @@ public struct BERTModel {
     public func callAsFunction(_ ids: IndexTensor, typeIds: IndexTensor? = nil, lengths: [Int]? = nil) -> Tensor {
         precondition(lengths.map { $0.count == ids.shape[0] } ?? true,
                      "BERTModel: \(lengths?.count ?? 0) lengths for a batch of \(ids.shape[0])")
-        let pattern: Pattern = lengths.map { lengths in
-            lengths.allSatisfy { $0 == ids.shape[1] } ? .full : .keyPadding(lengths: lengths)
-        } ?? .full
+        // Key padding as a [B, 1, 1, Tk] mask built once (it broadcasts over heads
+        // and queries), rather than `.keyPadding(lengths:)`, which each layer
+        // would expand to [B, 1, Tq, Tk] again; both mean the same.
+        let (b, t) = (ids.shape[0], ids.shape[1])
+        var pattern = Pattern.full
+        if let lengths, lengths.contains(where: { $0 != t }) {
+            precondition(lengths.allSatisfy { $0 >= 1 && $0 <= t }, "BERTModel: lengths \(lengths) outside 1...\(t)")
+            let mask = lengths.flatMap { length in (0..<t).map { Float($0 < length ? 1 : 0) } }
+            pattern = .mask(Tensor(mask, shape: [b, 1, 1, t]))                                      // [B, 1, 1, Tk]
+        }
         var x = embeddings(ids, typeIds: typeIds)                                                   // [B, T, E]
         for layer in layers { x = layer(x, pattern: pattern) }                                      // [B, T, E]
         return x
