@@ -7,7 +7,8 @@
 
 256 sentences of about 32 tokens (seeded, written to a temporary file that both
 sides read), batch 32, 2 threads on both sides (torch.set_num_threads(2);
-Heed's OpenBLAS and Dispatch use the machine's 2 cores). The two sides
+OPENBLAS_NUM_THREADS=2 for Heed, whose elementwise kernels use the machine's
+cores through Dispatch); `--threads 1` compares one thread each. The two sides
 alternate, `--rounds` times, so that both see the same load on a shared
 machine; each side reports the median of its timed repetitions per round.
 Prints sentences/s for both and the ratio Heed / sentence-transformers, and
@@ -15,8 +16,10 @@ checks that the two sides' embeddings agree (cosine ≥ 0.99999).
 """
 import argparse
 import json
+import os
 import pathlib
 import random
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -54,28 +57,37 @@ def sentences(count=256, seed=0):
 
 
 def time_sentence_transformers(model, texts, repetitions):
+    """Median sentences/s, and CPU seconds (all threads) per timed encode."""
     model.encode(texts, batch_size=32)  # warm-up
     times = []
+    cpu = time.process_time()
     for _ in range(repetitions):
         start = time.perf_counter()
         model.encode(texts, batch_size=32, convert_to_numpy=True)
         times.append(time.perf_counter() - start)
-    return len(texts) / statistics.median(times)
+    return len(texts) / statistics.median(times), (time.process_time() - cpu) / repetitions
 
 
-def time_heed(path, repetitions):
+def time_heed(path, repetitions, threads):
+    """Median sentences/s, and CPU seconds per encode (the process's total, loading and warm-up included, / repetitions)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([str(BINARY), "minilm", str(MODEL), str(path), str(repetitions)],
-                         check=True, capture_output=True, text=True).stdout
+                         check=True, capture_output=True, text=True,
+                         env={**os.environ, "OPENBLAS_NUM_THREADS": str(threads)}).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = [l for l in out.splitlines() if l.startswith("minilm_sentences_per_second")][-1]
-    return float(line.split()[1])
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) / repetitions
+    return float(line.split()[1]), cpu
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch.set_num_threads and OPENBLAS_NUM_THREADS for Heed (default 2)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     model = SentenceTransformer(str(MODEL), device="cpu")
     texts = sentences()
     lengths = [len(model.tokenizer(t)["input_ids"]) for t in texts]
@@ -94,10 +106,14 @@ def main():
             print(f"agreement on 8 sentences: min cosine {cosines.min():.7f}, max abs diff {np.abs(heed - reference).max():.2e}")
         st, heed = [], []
         for round in range(args.rounds):
-            st.append(time_sentence_transformers(model, texts, args.repetitions))
-            heed.append(time_heed(path, args.repetitions))
-            print(f"round {round + 1}: sentence-transformers {st[-1]:.1f} sentences/s, Heed {heed[-1]:.1f} sentences/s, "
-                  f"ratio {heed[-1] / st[-1]:.2f}")
+            rate, cpu = time_sentence_transformers(model, texts, args.repetitions)
+            st.append(rate)
+            heed_rate, heed_cpu = time_heed(path, args.repetitions, args.threads)
+            heed.append(heed_rate)
+            load = open("/proc/loadavg").read().split()[0] if pathlib.Path("/proc/loadavg").exists() else "?"
+            print(f"round {round + 1}: sentence-transformers {rate:.1f} sentences/s ({cpu:.2f} CPU s per encode), "
+                  f"Heed {heed_rate:.1f} sentences/s ({heed_cpu:.2f} CPU s per encode, loading included), "
+                  f"ratio {heed_rate / rate:.2f}; load average {load}")
     print(f"median over rounds: sentence-transformers {statistics.median(st):.1f} sentences/s, "
           f"Heed {statistics.median(heed):.1f} sentences/s, ratio {statistics.median(heed) / statistics.median(st):.2f}")
 
