@@ -44,7 +44,6 @@ let package = Package(
             dependencies: [
                 "HeedTensor",
                 "HeedAttention",
-                "HeedNN",
                 "HeedModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -141,11 +141,9 @@ public enum BERTCheckpoint {
                              try linear(layer + "attention.self.key", output: e, input: e),
                              try linear(layer + "attention.self.value", output: e, input: e))
             let o = try linear(layer + "attention.output.dense", output: e, input: e)
-            var attention = MultiHeadAttention(embedDimension: e, heads: c.heads)
-            (attention.queryWeight, attention.queryBias) = (q.weight, q.bias)
-            (attention.keyWeight, attention.keyBias) = (k.weight, k.bias)
-            (attention.valueWeight, attention.valueBias) = (v.weight, v.bias)
-            (attention.outputWeight, attention.outputBias) = (o.weight, o.bias)
+            let attention = MultiHeadAttention(queryWeight: q.weight, keyWeight: k.weight, valueWeight: v.weight, outputWeight: o.weight,
+                                               queryBias: q.bias, keyBias: k.bias, valueBias: v.bias, outputBias: o.bias,
+                                               heads: c.heads)
             let mlp = BERTMLP(up: try linear(layer + "intermediate.dense", output: f, input: e),
                               down: try linear(layer + "output.dense", output: e, input: f),
                               activation: c.activation)

@@ -217,13 +217,11 @@ public struct BERTModel {
                                         tokenType: Embedding(table: normal([c.typeVocabularySize, c.hiddenSize])),
                                         norm: norm())
         let layers = (0..<c.layers).map { _ in
-            var attention = MultiHeadAttention(embedDimension: c.hiddenSize, heads: c.heads)
             let (q, k, v, o) = (linear(c.hiddenSize, c.hiddenSize), linear(c.hiddenSize, c.hiddenSize),
                                 linear(c.hiddenSize, c.hiddenSize), linear(c.hiddenSize, c.hiddenSize))
-            (attention.queryWeight, attention.queryBias) = (q.weight, q.bias)
-            (attention.keyWeight, attention.keyBias) = (k.weight, k.bias)
-            (attention.valueWeight, attention.valueBias) = (v.weight, v.bias)
-            (attention.outputWeight, attention.outputBias) = (o.weight, o.bias)
+            let attention = MultiHeadAttention(queryWeight: q.weight, keyWeight: k.weight, valueWeight: v.weight, outputWeight: o.weight,
+                                               queryBias: q.bias, keyBias: k.bias, valueBias: v.bias, outputBias: o.bias,
+                                               heads: c.heads)
             let mlp = BERTMLP(up: linear(c.intermediateSize, c.hiddenSize), down: linear(c.hiddenSize, c.intermediateSize),
                               activation: c.activation)
             return BERTLayer(attention: attention, attentionNorm: norm(), mlp: mlp, mlpNorm: norm())
