@@ -7,18 +7,22 @@ struct Embed: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Embed sentences with a sentence-transformers model (all-MiniLM-L6-v2).",
         discussion: """
-            --model is the model's folder: config.json, model.safetensors, tokenizer.json and, as
-            sentence-transformers writes them, modules.json, sentence_bert_config.json and the pooling
-            module's config.json (scripts/fetch-models.sh puts all-MiniLM-L6-v2 in models/).
-            Texts come from the arguments or, when none is given, from standard input, one per line
-            (empty lines are skipped). Texts longer than the model's max_seq_length are truncated.
-            Output: one JSON object per line and text, {"text": ..., "ids": [...], "embedding": [...]};
-            with --similarity instead the cosine similarity matrix, one JSON array per line (row i
-            holds text i against every text).
+            --model is the model's folder: config.json, model.safetensors,
+            tokenizer.json and, as sentence-transformers writes them,
+            modules.json, sentence_bert_config.json and the pooling module's
+            config.json (scripts/fetch-models.sh puts all-MiniLM-L6-v2 in models/).
+            Texts come from the arguments or, when none is given, from standard
+            input, one per line (empty lines are skipped). Texts longer than the
+            model's max_seq_length are truncated.
+            Output: one JSON object per line and text,
+              {"text": ..., "ids": [...], "embedding": [...]}
+            or with --similarity the cosine similarity matrix, one JSON array per
+            line (row i: text i against every text).
             Examples:
-              heed embed --model models/all-MiniLM-L6-v2 "The quick brown fox jumps over the lazy dog."
-              heed embed --model models/all-MiniLM-L6-v2 --similarity "A cat sits." "A kitten rests." "Stocks fell."
-              cat sentences.txt | heed embed --model models/all-MiniLM-L6-v2 --batch-size 64 > embeddings.jsonl
+              heed embed --model models/all-MiniLM-L6-v2 "The quick brown fox."
+              heed embed --model models/all-MiniLM-L6-v2 --similarity \\
+                "A cat sits." "A kitten rests." "Stocks fell."
+              cat sentences.txt | heed embed --model models/all-MiniLM-L6-v2 > out.jsonl
             """
     )
 
