@@ -69,7 +69,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HeedModelsTests",
-            dependencies: ["HeedModels", "HeedTensor", "HeedTestSupport"]
+            dependencies: ["HeedModels", "HeedNN", "HeedTensor", "HeedTestSupport"]
         ),
         .testTarget(
             name: "HeedNNTests",
@@ -78,7 +78,7 @@ let package = Package(
         // Runs the built `heed` binary: exit codes, usage messages, the demo.
         .testTarget(
             name: "HeedCLITests",
-            dependencies: ["heed", "HeedTensor", "HeedTestSupport"]
+            dependencies: ["heed", "HeedModels", "HeedTensor", "HeedTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

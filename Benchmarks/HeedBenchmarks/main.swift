@@ -1,6 +1,6 @@
 // Heed's benchmark executable. Build and run in release:
 //
-//     swift run -c release HeedBenchmarks [sgemm|elementwise|scaling|accuracy|linear|smollm|all]
+//     swift run -c release HeedBenchmarks [sgemm|elementwise|scaling|accuracy|linear|minilm|smollm|all]
 //
 // - sgemm:       Tensor.matmul against cblas_sgemm called directly, same run
 // - elementwise: GB/s of exp, add and softmax rows on 16M floats, dispatched
@@ -12,6 +12,9 @@
 // - linear:      time and peak RSS of Performer, RFA and elu+1 linear attention
 //                over L = 1024 … 65536, fused and reference paths (options:
 //                see LinearBenchmark.swift; takes several minutes)
+// - minilm:      all-MiniLM-L6-v2 sentences/s (MiniLMBenchmark.swift; needs the
+//                fetched model; Benchmarks/models/compare_minilm.py runs it
+//                beside sentence-transformers)
 // - smollm:      SmolLM2-135M prompt (512 tokens) and generation (128 tokens) tokens/s;
 //                Benchmarks/models/compare_smollm.py runs transformers beside it
 // `all` runs sgemm, elementwise and scaling (the others take minutes: ask for them).
@@ -19,7 +22,7 @@ import CHeedKernels
 import Foundation
 
 let mode = CommandLine.arguments.dropFirst().first ?? "all"
-let known = ["sgemm", "elementwise", "scaling", "accuracy", "linear", "smollm", "all"]
+let known = ["sgemm", "elementwise", "scaling", "accuracy", "linear", "minilm", "smollm", "all"]
 guard known.contains(mode) else {
     print("usage: HeedBenchmarks [\(known.joined(separator: "|"))]")
     exit(2)
@@ -31,4 +34,5 @@ if mode == "elementwise" || mode == "all" { runElementwiseBenchmark() }
 if mode == "scaling" || mode == "all" { runScalingBenchmark() }
 if mode == "accuracy" { runAccuracySweep() }
 if mode == "linear" { runLinearBenchmark(Array(CommandLine.arguments.dropFirst(2))) }
+if mode == "minilm" { runMiniLMBenchmark(arguments: Array(CommandLine.arguments.dropFirst(2))) }
 if mode == "smollm" { runSmolLMBenchmark() }

@@ -11,11 +11,12 @@ struct Heed: ParsableCommand {
             Examples:
               heed demo                       # a small scaled dot-product attention, weights as a table
               heed demo --tokens "a b c d"    # your own tokens
+              heed embed --model models/all-MiniLM-L6-v2 "Hello, world."   # sentence embeddings as JSON lines
               heed generate --model models/SmolLM2-135M-Instruct.Q4_1.gguf --prompt "Once upon a time" --json
               heed --version
             """,
         version: HeedVersion.string,
-        subcommands: [Demo.self, Attend.self, Catalogue.self, Generate.self]
+        subcommands: [Demo.self, Attend.self, Catalogue.self, Embed.self, Generate.self]
     )
 }
 
