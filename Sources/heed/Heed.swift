@@ -11,10 +11,11 @@ struct Heed: ParsableCommand {
             Examples:
               heed demo                       # a small scaled dot-product attention, weights as a table
               heed demo --tokens "a b c d"    # your own tokens
+              heed bench attention --lengths 1024,2048   # time attention (see heed bench --help)
               heed --version
             """,
         version: HeedVersion.string,
-        subcommands: [Demo.self, Attend.self, Catalogue.self]
+        subcommands: [Demo.self, Attend.self, Catalogue.self, Bench.self]
     )
 }
 
