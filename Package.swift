@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .library(name: "HeedTensor", targets: ["HeedTensor"]),
         .library(name: "HeedAttention", targets: ["HeedAttention"]),
+        .library(name: "HeedNN", targets: ["HeedNN"]),
         .executable(name: "heed", targets: ["heed"]),
     ],
     dependencies: [
@@ -34,17 +35,22 @@ let package = Package(
         ),
         // Every attention mechanism: Score → Bias → Pattern → Normalizer → weighted sum.
         .target(name: "HeedAttention", dependencies: ["HeedTensor"]),
+        // Pretrained models: GGUF reading and dequantisation, tokenizers (WordPiece, byte-level BPE).
+        .target(name: "HeedModels", dependencies: ["HeedTensor", "HeedAttention", "HeedNN"]),
+        // Layers and Transformer models built on the attention catalogue.
+        .target(name: "HeedNN", dependencies: ["HeedTensor", "HeedAttention"]),
         .executableTarget(
             name: "heed",
             dependencies: [
                 "HeedTensor",
                 "HeedAttention",
+                "HeedModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "HeedBenchmarks",
-            dependencies: ["HeedTensor", "CBLAS", "CHeedKernels"],
+            dependencies: ["HeedTensor", "HeedNN", "HeedModels", "CBLAS", "CHeedKernels"],
             path: "Benchmarks/HeedBenchmarks"
         ),
         // Shared test helpers: assertClose, gradient checks, seeded tensors, fixtures.
@@ -60,6 +66,14 @@ let package = Package(
         .testTarget(
             name: "HeedAttentionTests",
             dependencies: ["HeedAttention", "HeedTensor", "HeedTestSupport"]
+        ),
+        .testTarget(
+            name: "HeedModelsTests",
+            dependencies: ["HeedModels", "HeedTensor", "HeedTestSupport"]
+        ),
+        .testTarget(
+            name: "HeedNNTests",
+            dependencies: ["HeedNN", "HeedTensor", "HeedTestSupport"]
         ),
         // Runs the built `heed` binary: exit codes, usage messages, the demo.
         .testTarget(

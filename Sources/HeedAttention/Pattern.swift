@@ -148,7 +148,9 @@ public indirect enum Pattern {
             let position = qb + shift
             var allowed = Set<Int>()
             if position < globalBlocks { return Set(0..<keyBlocks) }                 // global rows see all
-            for kb in Swift.max(0, position - half)...Swift.max(0, Swift.min(keyBlocks - 1, position + half)) { allowed.insert(kb) }
+            // The window, clipped to the key blocks (empty when it starts past the last one, Tq > Tk).
+            let windowStart = Swift.max(0, position - half), windowEnd = Swift.max(0, Swift.min(keyBlocks - 1, position + half))
+            if windowStart <= windowEnd { for kb in windowStart...windowEnd { allowed.insert(kb) } }
             for kb in 0..<Swift.min(globalBlocks, keyBlocks) { allowed.insert(kb) }
             var candidates = (0..<keyBlocks).filter { !allowed.contains($0) }
             for _ in 0..<Swift.min(randomBlocks, candidates.count) {

@@ -11,11 +11,12 @@ struct Heed: ParsableCommand {
             Examples:
               heed demo                       # a small scaled dot-product attention, weights as a table
               heed demo --tokens "a b c d"    # your own tokens
+              heed generate --model models/SmolLM2-135M-Instruct.Q4_1.gguf --prompt "Once upon a time" --json
               heed bench attention --lengths 1024,2048   # time attention (see heed bench --help)
               heed --version
             """,
         version: HeedVersion.string,
-        subcommands: [Demo.self, Attend.self, Catalogue.self, Bench.self]
+        subcommands: [Demo.self, Attend.self, Catalogue.self, Generate.self, Bench.self]
     )
 }
 

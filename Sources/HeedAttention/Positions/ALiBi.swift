@@ -96,4 +96,21 @@ public struct ALiBi: AttentionBias {
         }
         return Tensor(values, shape: [1, heads, tq, tk])
     }
+
+    /// Adds head `head`'s bias for one tile — queries `rows` × keys `columns` —
+    /// to `out` (row-major, leading dimension `columns.count`), in closed form:
+    /// the same f32 values as ``bias(heads:queryLength:keyLength:queryOffset:)``
+    /// without any [Tq, Tk] allocation (one value per distinct distance).
+    /// No parameters, so nothing to differentiate; `batch` is ignored.
+    public func addTile(batch: Int, head: Int, heads: Int, rows: Range<Int>, columns: Range<Int>, queryLength: Int, keyLength: Int,
+                        queryOffset: Int, into out: UnsafeMutablePointer<Float>) {
+        precondition(heads == self.heads, "ALiBi: built for \(self.heads) heads, asked for \(heads)")
+        precondition(head >= 0 && head < heads, "ALiBi: head \(head) of \(heads)")
+        checkBiasTile(rows: rows, columns: columns, queryLength: queryLength, keyLength: keyLength)
+        let slope = slopes[head], symmetric = symmetric
+        addToeplitzTile(rows: rows, columns: columns, queryOffset: queryOffset, into: out) { relative in
+            let distance = -relative                                   // p_i − j
+            return -slope * Float(symmetric ? Swift.abs(distance) : distance)
+        }
+    }
 }

@@ -45,6 +45,9 @@ public struct RelativePositionBias: AttentionBias {
     public let bidirectional: Bool
     /// [N, H], `requiresGrad`: the learned scalar per bucket and head.
     public let table: Tensor
+    /// `bucket(−n)` for n in 0 ... M: the bucket of a distance n into the past
+    /// (no offset); every n ≥ M shares `distanceBuckets[M]` (the last bucket).
+    let distanceBuckets: [Int]
 
     /// - Parameters:
     ///   - heads: H ≥ 1.
@@ -68,6 +71,10 @@ public struct RelativePositionBias: AttentionBias {
         self.numBuckets = numBuckets
         self.maxDistance = maxDistance
         self.bidirectional = bidirectional
+        self.distanceBuckets = (0 ... maxDistance).map {
+            RelativePositionBias.bucket(relativePosition: -$0, bidirectional: bidirectional,
+                                        numBuckets: numBuckets, maxDistance: maxDistance)
+        }
         if let table {
             precondition(table.shape == [numBuckets, heads],
                          "RelativePositionBias: table shape \(table.shape) should be [\(numBuckets), \(heads)]")
@@ -124,5 +131,67 @@ public struct RelativePositionBias: AttentionBias {
         return table.embedding(ids)                 // [Tq, Tk, H]
             .permuted([2, 0, 1])                    // [H, Tq, Tk]
             .unsqueezed(axis: 0)                    // [1, H, Tq, Tk]
+    }
+
+    // MARK: Tiles (for the flash engine)
+
+    /// The bucket of relative position r = key − query, from the per-distance
+    /// table: equal to ``bucket(relativePosition:bidirectional:numBuckets:maxDistance:)``
+    /// (the log branch is monotone in n, so every n ≥ M lands where n = M does,
+    /// the last bucket).
+    func tableBucket(relativePosition r: Int) -> Int {
+        if bidirectional {
+            let n = Swift.abs(r)
+            return (r > 0 ? numBuckets / 2 : 0) + distanceBuckets[Swift.min(n, maxDistance)]
+        }
+        return distanceBuckets[Swift.min(Swift.max(-r, 0), maxDistance)]
+    }
+
+    /// Adds head `head`'s bias for one tile — queries `rows` × keys `columns`
+    /// (positions `queryOffset + rows`) — to `out` (row-major, leading
+    /// dimension `columns.count`): `table[bucket(j − p_i), head]`, read once
+    /// per distinct relative position, with no [Tq, Tk] allocation. `batch` is ignored.
+    ///
+    /// **Forward only.** ``table`` usually requires gradients, and this records
+    /// none: an engine that uses it must route the table's gradient itself —
+    /// accumulate ∂L/∂bias tile by tile with
+    /// ``accumulateTableGradient(fromTileGradient:head:rows:columns:queryOffset:into:)``
+    /// and return the [N, H] sum as the table's gradient (e.g. from the
+    /// backward of a `Tensor.custom` op that lists ``table`` among its inputs).
+    public func addTile(batch: Int, head: Int, heads: Int, rows: Range<Int>, columns: Range<Int>, queryLength: Int, keyLength: Int,
+                        queryOffset: Int, into out: UnsafeMutablePointer<Float>) {
+        precondition(heads == self.heads, "RelativePositionBias: built for \(self.heads) heads, asked for \(heads)")
+        precondition(head >= 0 && head < heads, "RelativePositionBias: head \(head) of \(heads)")
+        checkBiasTile(rows: rows, columns: columns, queryLength: queryLength, keyLength: keyLength)
+        table.withUnsafeScalars { values in                                       // [N, H]
+            addToeplitzTile(rows: rows, columns: columns, queryOffset: queryOffset, into: out) { relative in
+                values[tableBucket(relativePosition: relative) * heads + head]
+            }
+        }
+    }
+
+    /// Scatters one tile of ∂L/∂bias into a gradient of the table: the
+    /// backward of ``addTile(batch:head:heads:rows:columns:queryLength:keyLength:queryOffset:into:)``.
+    ///
+    /// ```
+    /// tableGradient[bucket(j − p_i), head] += tileGradient[r, c]     i = rows[r], j = columns[c], p_i = queryOffset + i
+    /// ```
+    ///
+    /// Sums each diagonal of the tile first (one relative position each), then
+    /// adds it to its bucket. Summed over every tile, batch element and head
+    /// of an attention call, the buffer is ∂L/∂``table``.
+    ///
+    /// - Parameters:
+    ///   - tileGradient: ∂L/∂bias for the tile, row-major, leading dimension `columns.count`.
+    ///   - head: the head the tile belongs to.
+    ///   - tableGradient: an [N, H] row-major buffer (``table``'s layout), added to.
+    ///     Not synchronised: give each thread its own buffer and sum them.
+    public func accumulateTableGradient(fromTileGradient tileGradient: UnsafePointer<Float>, head: Int,
+                                        rows: Range<Int>, columns: Range<Int>, queryOffset: Int,
+                                        into tableGradient: UnsafeMutablePointer<Float>) {
+        precondition(head >= 0 && head < heads, "RelativePositionBias: head \(head) of \(heads)")
+        sumToeplitzTile(tileGradient, rows: rows, columns: columns, queryOffset: queryOffset) { relative, sum in
+            tableGradient[tableBucket(relativePosition: relative) * heads + head] += sum
+        }
     }
 }
