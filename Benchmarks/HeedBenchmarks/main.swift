@@ -1,6 +1,6 @@
 // Heed's benchmark executable. Build and run in release:
 //
-//     swift run -c release HeedBenchmarks [sgemm|elementwise|scaling|accuracy|linear|minilm|smollm|all]
+//     swift run -c release HeedBenchmarks [sgemm|elementwise|scaling|accuracy|flash|flash-crossover|flash-memory|linear|minilm|smollm|all]
 //
 // - sgemm:       Tensor.matmul against cblas_sgemm called directly, same run
 // - elementwise: GB/s of exp, add and softmax rows on 16M floats, dispatched
@@ -9,6 +9,10 @@
 //                cores (the data behind Parallel.forEachChunk's threshold)
 // - accuracy:    max ulp error against Foundation (double): exp on all 2^32
 //                inputs, log/tanh/sigmoid/silu/erf/gelu on every 97th
+// - flash:           flash attention forward and forward+backward, L = 1024 … 4096,
+//                    causal and not (B = 1, H = 8, D = 64); `flash 512,8192` picks lengths
+// - flash-crossover: dense vs flash on small problems (sets Attention.flashThreshold)
+// - flash-memory:    peak RSS of flash forward+backward at L = 32768
 // - linear:      time and peak RSS of Performer, RFA and elu+1 linear attention
 //                over L = 1024 … 65536, fused and reference paths (options:
 //                see LinearBenchmark.swift; takes several minutes)
@@ -22,7 +26,7 @@ import CHeedKernels
 import Foundation
 
 let mode = CommandLine.arguments.dropFirst().first ?? "all"
-let known = ["sgemm", "elementwise", "scaling", "accuracy", "linear", "minilm", "smollm", "all"]
+let known = ["sgemm", "elementwise", "scaling", "accuracy", "flash", "flash-crossover", "flash-memory", "linear", "minilm", "smollm", "all"]
 guard known.contains(mode) else {
     print("usage: HeedBenchmarks [\(known.joined(separator: "|"))]")
     exit(2)
@@ -36,3 +40,9 @@ if mode == "accuracy" { runAccuracySweep() }
 if mode == "linear" { runLinearBenchmark(Array(CommandLine.arguments.dropFirst(2))) }
 if mode == "minilm" { runMiniLMBenchmark(arguments: Array(CommandLine.arguments.dropFirst(2))) }
 if mode == "smollm" { runSmolLMBenchmark() }
+if mode == "flash" {
+    let lengths = CommandLine.arguments.dropFirst(2).first.map { $0.split(separator: ",").compactMap { Int($0) } }
+    runFlashBenchmark(lengths: lengths ?? [1024, 2048, 4096])
+}
+if mode == "flash-crossover" { runFlashCrossover() }
+if mode == "flash-memory" { runFlashMemory() }

@@ -37,6 +37,7 @@ void heed_kernels_force_portable(int force) {
     atomic_store_explicit(&active_table, force ? &heed_portable_kernels : detect(), memory_order_release);
 }
 const char *heed_kernels_isa(void) { return active()->name; }
+int heed_kernels_avx2_active(void) { return active() != &heed_portable_kernels; }
 
 void heed_binary_f32(heed_binary_op op, const float *a, int64_t sa, const float *b, int64_t sb, float *out, int64_t n) {
     active()->binary(op, a, sa, b, sb, out, n);

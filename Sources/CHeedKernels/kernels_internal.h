@@ -21,4 +21,8 @@ extern const heed_kernel_table heed_portable_kernels;
 extern const heed_kernel_table heed_avx2_kernels;
 #endif
 
+/// 1 when the AVX2+FMA table is in use (not forced portable), else 0; for the
+/// other kernel families (flash attention) that dispatch the same way.
+int heed_kernels_avx2_active(void);
+
 #endif

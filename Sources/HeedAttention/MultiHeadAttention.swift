@@ -102,8 +102,15 @@ public struct MultiHeadAttention {
     public struct Output {
         /// [B, Tq, E_out]
         public var output: Tensor
-        /// Per-head weights [B, H, Tq, Tk].
-        public var weights: Tensor
+        /// Per-head weights [B, H, Tq, Tk]; computed on first access when the
+        /// flash engine ran (see ``Attention/Output/weights``).
+        public var weights: Tensor {
+            get { heads.weights }
+            set { heads.weights = newValue }
+        }
+        /// The attention call of the heads: its engine, log-sum-exp and
+        /// ``Attention/Output/weights(rows:heads:)``.
+        public var heads: Attention.Output
     }
 
     /// Self- or cross-attention without a cache. `key` and `value` default to `query`.
@@ -140,7 +147,7 @@ public struct MultiHeadAttention {
         if cache != nil { (allKeys, allValues, keyStart) = cache!.append(keys: k, values: v) }
         let result = attention(query: q, key: allKeys, value: allValues, queryOffset: position - keyStart)
         let merged = result.output.transposed(1, 2).reshaped([b, tq, heads * valueHeadDimension])  // [B, Tq, H·Dv]
-        return Output(output: merged.linear(weight: outputWeight, bias: outputBias), weights: result.weights)
+        return Output(output: merged.linear(weight: outputWeight, bias: outputBias), heads: result)
     }
 
     /// [B, T, n·d] → [B, n, T, d]

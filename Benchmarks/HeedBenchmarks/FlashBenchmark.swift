@@ -1,0 +1,150 @@
+import CHeedKernels
+import Foundation
+import HeedAttention
+import HeedTensor
+
+// The flash attention engine: speed (`flash`), the dense/flash crossover that
+// sets Attention.flashThreshold (`flash-crossover`), and peak memory at long
+// sequence lengths (`flash-memory`).
+//
+// FLOP convention (FlashAttention-2, Dao 2023, §4): the forward counts the two
+// products, 4·B·H·Tq·Tk·D (half of it under a causal pattern, whose skipped
+// tiles are not computed); the backward counts 2.5× the forward, so
+// forward+backward = 3.5× the forward count.
+
+/// Forward FLOPs of one call.
+func attentionFlops(batch: Int, heads: Int, length: Int, depth: Int, causal: Bool) -> Double {
+    4 * Double(batch * heads) * Double(length) * Double(length) * Double(depth) * (causal ? 0.5 : 1)
+}
+
+/// B = 1, H = 8, D = 64, f32: forward and forward+backward, causal and not.
+/// "GFLOP/s per core-second" divides by the CPU time of all threads: what
+/// one core delivers while it runs, whatever else shares the machine (the
+/// wall-clock rate is at most cores × it).
+func runFlashBenchmark(lengths: [Int] = [1024, 2048, 4096]) {
+    let (b, h, d) = (1, 8, 64)
+    print("\n## flash attention (B = \(b), H = \(h), D = \(d), f32, kernels: \(String(cString: heed_kernels_isa())), "
+          + "cores: \(ProcessInfo.processInfo.activeProcessorCount))")
+    print("| L | causal | pass | ms (median) | ms (best) | GFLOP/s (median) | GFLOP/s per core-second |")
+    print("|---|---|---|---|---|---|---|")
+    for length in lengths {
+        let q = Tensor.randomNormal([b, h, length, d], seed: 1, requiresGrad: true)
+        let k = Tensor.randomNormal([b, h, length, d], seed: 2, requiresGrad: true)
+        let v = Tensor.randomNormal([b, h, length, d], seed: 3, requiresGrad: true)
+        let seed = Tensor.randomNormal([b, h, length, d], seed: 4)
+        let repetitions = length <= 1024 ? 20 : (length <= 2048 ? 10 : 5)
+        for causal in [false, true] {
+            let configuration = FlashAttention.Configuration(pattern: causal ? .causal() : .full)
+            let forwardStart = processCPUSeconds()
+            let forward = timeRuns(repetitions: repetitions) {
+                let out = Tensor.withoutGrad { FlashAttention.attention(query: q, key: k, value: v, configuration: configuration) }
+                precondition(out.output.withUnsafeScalars { $0[0].isFinite })
+            }
+            let forwardCPU = (processCPUSeconds() - forwardStart) / Double(repetitions + 2)
+            let bothStart = processCPUSeconds()
+            let both = timeRuns(repetitions: repetitions) {
+                let out = FlashAttention.attention(query: q, key: k, value: v, configuration: configuration)
+                out.output.backward(seed)
+                for t in [q, k, v] { t.grad = nil }
+            }
+            let bothCPU = (processCPUSeconds() - bothStart) / Double(repetitions + 2)
+            let flops = attentionFlops(batch: b, heads: h, length: length, depth: d, causal: causal)
+            for (pass, times, count, cpu) in [("forward", forward, flops, forwardCPU), ("forward+backward", both, 3.5 * flops, bothCPU)] {
+                print("| \(length) | \(causal) | \(pass) | \(format(times.median * 1e3)) | \(format(times.best * 1e3)) | "
+                      + "\(format(count / times.median * 1e-9)) | \(format(count / cpu * 1e-9)) |")
+            }
+        }
+    }
+}
+
+/// Dense against flash on small problems through `Attention` (the path
+/// `.automatic` chooses between), forward alone and forward+backward: where
+/// flash starts to win.
+func runFlashCrossover() {
+    let (b, h, d) = (1, 8, 64)
+    print("\n## dense vs flash crossover (B = \(b), H = \(h), D = \(d), through Attention, median ms)")
+    print("| Tq = Tk | Tq·Tk | forward dense | forward flash | flash / dense | fwd+bwd dense | fwd+bwd flash | flash / dense |")
+    print("|---|---|---|---|---|---|---|---|")
+    for length in [8, 16, 32, 48, 64, 96, 128, 192, 256] {
+        let q = Tensor.randomNormal([b, h, length, d], seed: 1, requiresGrad: true)
+        let k = Tensor.randomNormal([b, h, length, d], seed: 2, requiresGrad: true)
+        let v = Tensor.randomNormal([b, h, length, d], seed: 3, requiresGrad: true)
+        func time(_ engine: Attention.Engine, backward: Bool) -> Double {
+            let attention = Attention(engine: engine)
+            return timeRuns(repetitions: 50, warmup: 5) {
+                if backward {
+                    attention(query: q, key: k, value: v).output.sum().backward()
+                    for t in [q, k, v] { t.grad = nil }
+                } else {
+                    let out = Tensor.withoutGrad { attention(query: q, key: k, value: v).output }
+                    precondition(out.count > 0)
+                }
+            }.median
+        }
+        let forward = (time(.dense, backward: false), time(.flash, backward: false))
+        let both = (time(.dense, backward: true), time(.flash, backward: true))
+        print("| \(length) | \(length * length) | \(format(forward.0 * 1e3, 3)) | \(format(forward.1 * 1e3, 3)) | "
+              + "\(format(forward.1 / forward.0, 2)) | \(format(both.0 * 1e3, 3)) | \(format(both.1 * 1e3, 3)) | "
+              + "\(format(both.1 / both.0, 2)) |")
+    }
+}
+
+/// Peak resident memory (VmHWM, reset through /proc/self/clear_refs) of
+/// forward+backward at a long length, minus what the call must hold anyway.
+func runFlashMemory(length: Int = 32768) {
+    let (b, h, d) = (1, 8, 64)
+    print("\n## flash attention memory (B = \(b), H = \(h), D = \(d), L = \(length), forward+backward)")
+    let q = Tensor.randomNormal([b, h, length, d], seed: 1, requiresGrad: true)
+    let k = Tensor.randomNormal([b, h, length, d], seed: 2, requiresGrad: true)
+    let v = Tensor.randomNormal([b, h, length, d], seed: 3, requiresGrad: true)
+    let seed = Tensor.randomNormal([b, h, length, d], seed: 4)
+    for causal in [true, false] {
+        for t in [q, k, v] { t.grad = nil }
+        resetPeakResidentMemory()
+        let before = peakResidentBytes()
+        let start = DispatchTime.now().uptimeNanoseconds
+        let out = FlashAttention.attention(query: q, key: k, value: v,
+                                           configuration: FlashAttention.Configuration(pattern: causal ? .causal() : .full))
+        let forwardDone = DispatchTime.now().uptimeNanoseconds
+        out.output.backward(seed)
+        let end = DispatchTime.now().uptimeNanoseconds
+        let after = peakResidentBytes()
+        // Must exist: O and LSE, dQ, dK, dV (and the backward's zero-filled gradient tensors are those).
+        let tensorBytes = 4 * b * h * length * d
+        let required = 4 * tensorBytes + 4 * b * h * length
+        let extra = Double(after - before - required) / 1_048_576
+        let flops = attentionFlops(batch: b, heads: h, length: length, depth: d, causal: causal)
+        print("causal \(causal): forward \(format(Double(forwardDone - start) * 1e-9, 2)) s "
+              + "(\(format(flops / Double(forwardDone - start), 1)) GFLOP/s), backward \(format(Double(end - forwardDone) * 1e-9, 2)) s; "
+              + "peak RSS +\(format(Double(after - before) / 1_048_576)) MB, of which O, LSE, dQ, dK, dV "
+              + "\(format(Double(required) / 1_048_576)) MB: extra \(format(extra)) MB")
+        precondition(q.grad != nil && out.logSumExp.count == b * h * length)
+    }
+}
+
+/// User + system CPU seconds of this process so far (all threads).
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    #if os(Linux)
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    #else
+    getrusage(RUSAGE_SELF, &usage)
+    #endif
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// VmHWM of this process, bytes.
+func peakResidentBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kilobytes = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        return kilobytes * 1024
+    }
+    return 0
+}
+
+/// Resets VmHWM to the current RSS (Linux: write "5" to /proc/self/clear_refs).
+func resetPeakResidentMemory() {
+    try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+}

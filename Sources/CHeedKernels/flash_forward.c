@@ -1,0 +1,101 @@
+// Flash attention forward: one (query tile, key tile) step of the online
+// softmax — FlashAttention-2 Algorithm 1 (Dao, 2023, arXiv:2307.08691),
+// lines 8–10 — plus Kᵀ panel packing and the end-of-tile normalisation
+// (lines 12–13).
+//
+// The step is written once against the kernel table of flash_internal.h
+// (AVX2+FMA or portable, chosen per call).
+#include "flash_internal.h"
+#include <math.h>
+
+// MARK: Packing
+
+int64_t heed_flash_panels_count(int64_t rows, int64_t columns) {
+    return (rows + HEED_FLASH_PANEL - 1) / HEED_FLASH_PANEL * HEED_FLASH_PANEL * columns;
+}
+
+void heed_flash_pack_panels(const float *source, int64_t rows, int64_t columns, int64_t stride, float *panels) {
+    for (int64_t p = 0; p * HEED_FLASH_PANEL < rows; p++) {
+        float *panel = panels + p * HEED_FLASH_PANEL * columns;
+        const int64_t first = p * HEED_FLASH_PANEL;
+        const int64_t width = rows - first < HEED_FLASH_PANEL ? rows - first : HEED_FLASH_PANEL;
+        for (int64_t c = 0; c < columns; c++) {
+            float *line = panel + c * HEED_FLASH_PANEL;
+            for (int64_t r = 0; r < width; r++) line[r] = source[(first + r) * stride + c];
+            for (int64_t r = width; r < HEED_FLASH_PANEL; r++) line[r] = 0.0f;
+        }
+    }
+}
+
+// MARK: One step
+
+/// First multiple of 16 at or above n, at most `limit`.
+static inline int64_t panel_end(int64_t n, int64_t limit) {
+    const int64_t rounded = (n + HEED_FLASH_PANEL - 1) / HEED_FLASH_PANEL * HEED_FLASH_PANEL;
+    return rounded < limit ? rounded : limit;
+}
+
+void heed_flash_forward_step(const heed_flash_forward_args *args) {
+    const flash_kernel_table *kernels = flash_kernels();
+    const int64_t rows = args->rows, keys = args->keys, stride = args->tile_stride;
+    if (!args->mask) {
+        // S = Q Kᵀ (the scale is applied in the row pass).                   [rows, keys]
+        kernels->gemm(rows, keys, args->depth, args->query, args->query_stride, 1, args->key_panels, HEED_FLASH_PANEL,
+                      args->depth * HEED_FLASH_PANEL, args->scores, stride, FLASH_STORE, 0);
+        // m′ = max(m, rowmax S̃);  P = exp(S̃ − m′);  ℓ = e^(m − m′)ℓ + rowsum P.
+        kernels->online_softmax(args);
+        // O = diag(e^(m − m′)) O + (P ∘ keep) V.                               [rows, Dv]
+        kernels->gemm(rows, args->value_depth, keys, args->scores, stride, 1, args->value, args->value_stride,
+                      HEED_FLASH_PANEL, args->output, args->output_stride, FLASH_RESCALE, args->row_scale);
+        return;
+    }
+    // A partially masked tile: the same three stages, each block of 6 rows
+    // limited to the key columns its rows may see. Scores outside those
+    // columns are never computed; the mask makes them −inf whatever they hold.
+    flash_extents extents;
+    flash_tile_extents(args->mask, rows, keys, stride, &extents);
+    for (int64_t r = 0; r < rows; r += 6) {
+        const int64_t height = rows - r < 6 ? rows - r : 6;
+        const int64_t first = extents.row_first[r / 6] / HEED_FLASH_PANEL * HEED_FLASH_PANEL;
+        const int64_t end = panel_end(extents.row_end[r / 6], keys);
+        if (end <= first) continue;
+        kernels->gemm(height, end - first, args->depth, args->query + r * args->query_stride, args->query_stride, 1,
+                      args->key_panels + first * args->depth, HEED_FLASH_PANEL, args->depth * HEED_FLASH_PANEL,
+                      args->scores + r * stride + first, stride, FLASH_STORE, 0);
+    }
+    kernels->online_softmax(args);
+    for (int64_t r = 0; r < rows; r += 6) {
+        const int64_t height = rows - r < 6 ? rows - r : 6;
+        const int64_t first = extents.row_first[r / 6], end = extents.row_end[r / 6];
+        kernels->gemm(height, args->value_depth, end - first, args->scores + r * stride + first, stride, 1,
+                      args->value + first * args->value_stride, args->value_stride, HEED_FLASH_PANEL,
+                      args->output + r * args->output_stride, args->output_stride, FLASH_RESCALE, args->row_scale + r);
+    }
+}
+
+// MARK: Exact weights of a tile
+
+void heed_flash_weights_step(const heed_flash_forward_args *args, const float *log_sum_exp, float *out,
+                             int64_t out_stride) {
+    const flash_kernel_table *kernels = flash_kernels();
+    kernels->gemm(args->rows, args->keys, args->depth, args->query, args->query_stride, 1, args->key_panels,
+                  HEED_FLASH_PANEL, args->depth * HEED_FLASH_PANEL, args->scores, args->tile_stride, FLASH_STORE, 0);
+    kernels->weights(args, log_sum_exp, out, out_stride);
+}
+
+// MARK: End of a query tile
+
+void heed_flash_forward_finish(int64_t rows, int64_t value_depth, const float *row_max, const float *row_sum,
+                               float *output, int64_t output_stride, float *log_sum_exp) {
+    for (int64_t r = 0; r < rows; r++) {
+        float *o = output + r * output_stride;
+        if (row_sum[r] == 0.0f) {                        // nothing allowed: zeros, never 0/0
+            for (int64_t c = 0; c < value_depth; c++) o[c] = 0.0f;
+            log_sum_exp[r] = -INFINITY;
+            continue;
+        }
+        const float inverse = 1.0f / row_sum[r];
+        for (int64_t c = 0; c < value_depth; c++) o[c] *= inverse;
+        log_sum_exp[r] = row_max[r] + logf(row_sum[r]);
+    }
+}

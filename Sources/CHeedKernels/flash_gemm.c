@@ -1,0 +1,193 @@
+// The tile GEMM of the flash attention steps (flash_internal.h), portable and
+// AVX2+FMA.
+//
+//     C[m, n] (=, +=, or row_scale ∘ C +=) Σ_{k < kc} A(i, k) · B(k, j)
+//
+// The AVX2 micro-kernel holds a 6 × 16 block of C in 12 ymm registers; per
+// step k it loads two vectors of B and broadcasts six scalars of A for 12
+// FMAs — 2 loads + 6 broadcasts per 12 FMAs keeps Zen 3's two FMA pipes fed
+// from L1 (the shape of BLIS's Haswell sgemm kernel, derived here from the
+// register budget: 12 accumulators + 2 B vectors + 1 broadcast of the 16
+// registers). Row blocks of 6 run inside column panels of 16 so a B panel
+// (16 × kc floats, 6 KB for kc = 96) stays in L1 across the row blocks. A
+// last panel narrower than 16 uses masked loads and stores, never touching
+// memory past column n. Measured on 96 × 96 × 64 tiles: ≈ 90 % of one Zen 3
+// core's FMA peak (BENCHMARKS.md, "Flash attention").
+#include "flash_internal.h"
+
+void flash_gemm_portable(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks, const float *b,
+                          int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode, const float *row_scale) {
+    for (int64_t i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        for (int64_t j = 0; j < n; j++) {
+            const float *bj = b + (j / HEED_FLASH_PANEL) * panel_stride + j % HEED_FLASH_PANEL;
+            float sum = 0.0f;
+            for (int64_t k = 0; k < kc; k++) sum += a[i * ars + k * aks] * bj[k * ldb];
+            if (mode == FLASH_STORE) ci[j] = sum;
+            else if (mode == FLASH_ACCUMULATE) ci[j] += sum;
+            else ci[j] = row_scale[i] * ci[j] + sum;
+        }
+    }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define FLASH_AVX2 __attribute__((target("avx2,fma")))
+#define FLASH_AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+
+/// Lanes 0 ..< count set (count ≤ 0: none, ≥ 8: all).
+FLASH_AVX2_INLINE __m256i lanes(int64_t count) {
+    int clamped = count < 0 ? 0 : count > 8 ? 8 : (int)count;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(clamped), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/// One step k of the 6 × 16 block: two loads of B, six broadcasts of A
+/// (rows at a0, a0 + s, a0 + 2s, a3, a3 + s, a3 + 2s), twelve FMAs.
+#define FLASH_STEP_6x16                                                                                        \
+    "vmovups (%[b]), %[t0]\n\t"                                                                              \
+    "vmovups 32(%[b]), %[t1]\n\t"                                                                            \
+    "vbroadcastss (%[a0]), %[t2]\n\t"                                                                        \
+    "vfmadd231ps %[t0], %[t2], %[c0]\n\t"                                                                    \
+    "vfmadd231ps %[t1], %[t2], %[c1]\n\t"                                                                    \
+    "vbroadcastss (%[a0],%[s],1), %[t2]\n\t"                                                                 \
+    "vfmadd231ps %[t0], %[t2], %[c2]\n\t"                                                                    \
+    "vfmadd231ps %[t1], %[t2], %[c3]\n\t"                                                                    \
+    "vbroadcastss (%[a0],%[s],2), %[t2]\n\t"                                                                 \
+    "vfmadd231ps %[t0], %[t2], %[c4]\n\t"                                                                    \
+    "vfmadd231ps %[t1], %[t2], %[c5]\n\t"                                                                    \
+    "vbroadcastss (%[a3]), %[t2]\n\t"                                                                        \
+    "vfmadd231ps %[t0], %[t2], %[c6]\n\t"                                                                    \
+    "vfmadd231ps %[t1], %[t2], %[c7]\n\t"                                                                    \
+    "vbroadcastss (%[a3],%[s],1), %[t2]\n\t"                                                                 \
+    "vfmadd231ps %[t0], %[t2], %[c8]\n\t"                                                                    \
+    "vfmadd231ps %[t1], %[t2], %[c9]\n\t"                                                                    \
+    "vbroadcastss (%[a3],%[s],2), %[t2]\n\t"                                                                 \
+    "vfmadd231ps %[t0], %[t2], %[c10]\n\t"                                                                   \
+    "vfmadd231ps %[t1], %[t2], %[c11]\n\t"                                                                   \
+    "add %[bstep], %[b]\n\t"                                                                                 \
+    "add %[astep], %[a0]\n\t"                                                                                \
+    "add %[astep], %[a3]\n\t"
+
+/// The k loop of a full 6 × 16 block in inline assembly, so the 12
+/// accumulators, 2 B vectors and the broadcast register are pinned whatever
+/// the compiler's register pressure: with -fno-omit-frame-pointer (SwiftPM's
+/// default) clang's own schedule of the intrinsic loop spilled accumulators
+/// and ran at half speed. Row r of A is at a + r·row_bytes, step k moves A by
+/// step_bytes and B by ldb_bytes — one form for both A layouts.
+FLASH_AVX2_INLINE void gemm_loop_6x16(int64_t kc, const float *a, int64_t row_bytes, int64_t step_bytes, const float *b,
+                                      int64_t ldb_bytes, __m256 acc[6][2]) {
+    __m256 c0 = acc[0][0], c1 = acc[0][1], c2 = acc[1][0], c3 = acc[1][1], c4 = acc[2][0], c5 = acc[2][1];
+    __m256 c6 = acc[3][0], c7 = acc[3][1], c8 = acc[4][0], c9 = acc[4][1], c10 = acc[5][0], c11 = acc[5][1];
+    __m256 t0, t1, t2;
+    const char *a0 = (const char *)a, *a3 = (const char *)a + 3 * row_bytes, *bp = (const char *)b;
+    int64_t pairs = kc / 2;
+    if (kc & 1) {
+        __asm__ volatile(FLASH_STEP_6x16
+                         : [c0] "+x"(c0), [c1] "+x"(c1), [c2] "+x"(c2), [c3] "+x"(c3), [c4] "+x"(c4), [c5] "+x"(c5),
+                           [c6] "+x"(c6), [c7] "+x"(c7), [c8] "+x"(c8), [c9] "+x"(c9), [c10] "+x"(c10),
+                           [c11] "+x"(c11), [t0] "=&x"(t0), [t1] "=&x"(t1), [t2] "=&x"(t2), [a0] "+r"(a0),
+                           [a3] "+r"(a3), [b] "+r"(bp)
+                         : [s] "r"(row_bytes), [astep] "r"(step_bytes), [bstep] "r"(ldb_bytes)
+                         : "memory");
+    }
+    if (pairs > 0) {
+        __asm__ volatile("1:\n\t" FLASH_STEP_6x16 FLASH_STEP_6x16
+                         "dec %[k]\n\t"
+                         "jnz 1b\n\t"
+                         : [c0] "+x"(c0), [c1] "+x"(c1), [c2] "+x"(c2), [c3] "+x"(c3), [c4] "+x"(c4), [c5] "+x"(c5),
+                           [c6] "+x"(c6), [c7] "+x"(c7), [c8] "+x"(c8), [c9] "+x"(c9), [c10] "+x"(c10),
+                           [c11] "+x"(c11), [t0] "=&x"(t0), [t1] "=&x"(t1), [t2] "=&x"(t2), [a0] "+r"(a0),
+                           [a3] "+r"(a3), [b] "+r"(bp), [k] "+r"(pairs)
+                         : [s] "r"(row_bytes), [astep] "r"(step_bytes), [bstep] "r"(ldb_bytes)
+                         : "cc", "memory");
+    }
+    acc[0][0] = c0; acc[0][1] = c1; acc[1][0] = c2; acc[1][1] = c3; acc[2][0] = c4; acc[2][1] = c5;
+    acc[3][0] = c6; acc[3][1] = c7; acc[4][0] = c8; acc[4][1] = c9; acc[5][0] = c10; acc[5][1] = c11;
+}
+
+/// One MR × 16 block of C; MR, MASKED and A_ROWS (aks = 1, else ars = 1) are
+/// constants at every call, so the accumulators live in registers and the
+/// loops unroll.
+FLASH_AVX2_INLINE void gemm_block(const int MR, const int MASKED, const int A_ROWS, int64_t nc, int64_t kc, const float *a, int64_t ars,
+                                 int64_t aks, const float *b, int64_t ldb, float *c, int64_t ldc, int mode,
+                                 const float *row_scale) {
+    __m256 acc[6][2];
+    __m256i m0 = _mm256_set1_epi32(-1), m1 = m0;
+    if (MASKED) { m0 = lanes(nc); m1 = lanes(nc - 8); }
+    for (int r = 0; r < MR; r++) {
+        if (mode == FLASH_STORE) {
+            acc[r][0] = _mm256_setzero_ps();
+            acc[r][1] = _mm256_setzero_ps();
+        } else {
+            acc[r][0] = MASKED ? _mm256_maskload_ps(c + r * ldc, m0) : _mm256_loadu_ps(c + r * ldc);
+            acc[r][1] = MASKED ? _mm256_maskload_ps(c + r * ldc + 8, m1) : _mm256_loadu_ps(c + r * ldc + 8);
+            if (mode == FLASH_RESCALE) {
+                __m256 s = _mm256_broadcast_ss(row_scale + r);
+                acc[r][0] = _mm256_mul_ps(acc[r][0], s);
+                acc[r][1] = _mm256_mul_ps(acc[r][1], s);
+            }
+        }
+    }
+    // A's layout is a constant here (rows of A contiguous in k, or columns),
+    // so the broadcasts use constant offsets from one or a few pointers.
+    if (A_ROWS) aks = 1; else ars = 1;
+    if (MR == 6 && !MASKED) {
+        gemm_loop_6x16(kc, a, ars * 4, aks * 4, b, ldb * 4, acc);
+    } else {
+#pragma clang loop unroll(disable)
+    for (int64_t k = 0; k < kc; k++) {
+        const float *bk = b + k * ldb;
+        const __m256 b0 = MASKED ? _mm256_maskload_ps(bk, m0) : _mm256_loadu_ps(bk);
+        const __m256 b1 = MASKED ? _mm256_maskload_ps(bk + 8, m1) : _mm256_loadu_ps(bk + 8);
+        const float *ak = a + k * aks;
+        for (int r = 0; r < MR; r++) {
+            const __m256 av = _mm256_broadcast_ss(ak + r * ars);
+            acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+        }
+    }
+    }
+    for (int r = 0; r < MR; r++) {
+        if (MASKED) {
+            _mm256_maskstore_ps(c + r * ldc, m0, acc[r][0]);
+            _mm256_maskstore_ps(c + r * ldc + 8, m1, acc[r][1]);
+        } else {
+            _mm256_storeu_ps(c + r * ldc, acc[r][0]);
+            _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]);
+        }
+    }
+}
+
+#define GEMM_BLOCK_ROWS(MASKED, A_ROWS)                                                                         \
+    switch (mr) {                                                                                               \
+    case 6: gemm_block(6, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si); break;            \
+    case 5: gemm_block(5, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si); break;            \
+    case 4: gemm_block(4, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si); break;            \
+    case 3: gemm_block(3, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si); break;            \
+    case 2: gemm_block(2, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si); break;            \
+    default: gemm_block(1, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si); break;           \
+    }
+
+/// A must have aks = 1 (row-major, ars its stride) or ars = 1 (transposed).
+FLASH_AVX2 void flash_gemm_avx2(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks,
+                                 const float *b, int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode,
+                                 const float *row_scale) {
+    for (int64_t j = 0; j < n; j += HEED_FLASH_PANEL) {
+        const int64_t nc = n - j < HEED_FLASH_PANEL ? n - j : HEED_FLASH_PANEL;
+        const float *bp = b + (j / HEED_FLASH_PANEL) * panel_stride;
+        for (int64_t i = 0; i < m; i += 6) {
+            const int64_t mr = m - i < 6 ? m - i : 6;
+            const float *ai = a + i * ars;
+            float *ci = c + i * ldc + j;
+            const float *si = row_scale ? row_scale + i : 0;
+            if (nc == HEED_FLASH_PANEL) {
+                if (aks == 1) { GEMM_BLOCK_ROWS(0, 1) } else { GEMM_BLOCK_ROWS(0, 0) }
+            } else {
+                if (aks == 1) { GEMM_BLOCK_ROWS(1, 1) } else { GEMM_BLOCK_ROWS(1, 0) }
+            }
+        }
+    }
+}
+
+#endif

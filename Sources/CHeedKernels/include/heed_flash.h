@@ -1,0 +1,152 @@
+// The fused tiled ("flash") attention kernels: parameters and entry points.
+//
+// FlashAttention-2 (T. Dao, "FlashAttention-2: Faster Attention with Better
+// Parallelism and Work Partitioning", 2023, arXiv:2307.08691): Algorithm 1
+// (forward, online softmax over key tiles, saving the per-row log-sum-exp)
+// and Algorithm 2 (backward, recomputing each tile from the log-sum-exp).
+//
+// The Swift driver (HeedAttention/Flash/) owns the loops over batch, head and
+// tiles, the thread split and the Pattern/bias tiles; one call here does the
+// work of one (query tile, key tile) pair for one head. Every call is
+// thread-safe and writes only the buffers its arguments name.
+//
+// Shapes use the legend of the Swift side: D (query/key depth), Dv (value
+// depth); "rows" are the queries of the tile, "keys" its keys. Every matrix
+// is row-major with the stated row stride (in floats).
+#ifndef HEED_FLASH_H
+#define HEED_FLASH_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Tile sizes, in one place (measured: BENCHMARKS.md, "Flash attention").
+enum {
+    /// Bq: queries per tile (a work item of the forward).
+    HEED_FLASH_QUERY_TILE = 96,
+    /// Bk: keys per tile.
+    HEED_FLASH_KEY_TILE = 96,
+    /// Keys per packed panel: the width of the register-blocked micro-kernel.
+    HEED_FLASH_PANEL = 16,
+};
+
+/// Packs the transpose of a [rows, columns] matrix (row stride `stride`) into
+/// ⌈rows/16⌉ panels of [columns][16]: panels[p·columns·16 + c·16 + r] =
+/// source[(16p + r)·stride + c], zero where 16p + r ≥ rows. Used for Kᵀ (and
+/// Vᵀ in the backward), so the micro-kernel reads 16 keys with two loads.
+void heed_flash_pack_panels(const float *source, int64_t rows, int64_t columns, int64_t stride, float *panels);
+
+/// Floats that heed_flash_pack_panels writes for `rows` × `columns`.
+int64_t heed_flash_panels_count(int64_t rows, int64_t columns);
+
+/// One forward step: a query tile against one key tile (Algorithm 1, lines 8–10).
+///
+///     S = scale·Q Kᵀ;  S = c·tanh(S/c) if c > 0;  S += bias;  S = −inf where mask = 0
+///     m' = max(m, rowmax S);  P = exp(S − m');  ℓ = e^(m − m')·ℓ + rowsum P
+///     O = e^(m − m')·O + (P ∘ keep) V;  m = m'
+///
+/// A row whose scores are all −inf so far keeps m = −inf, ℓ = 0, O untouched.
+typedef struct heed_flash_forward_args {
+    const float *query;         ///< [rows, query_stride]: the tile's first query
+    int64_t query_stride;
+    const float *key_panels;    ///< this key tile's Kᵀ panels (heed_flash_pack_panels of [keys, D])
+    const float *value;         ///< [keys, value_stride]: the tile's first value row
+    int64_t value_stride;
+    int64_t rows;               ///< 1 ... HEED_FLASH_QUERY_TILE
+    int64_t keys;               ///< 1 ... HEED_FLASH_KEY_TILE
+    int64_t depth;              ///< D
+    int64_t value_depth;        ///< Dv
+    float scale;                ///< > 0 (1/√D over the temperature)
+    float softcap;              ///< c; 0 = none
+    const float *bias;          ///< [rows, tile_stride] added after the softcap, or NULL
+    const float *mask;          ///< [rows, tile_stride] 1 = attend, 0 = masked, or NULL
+    const float *keep;          ///< [rows, tile_stride] dropout multipliers (0 or 1/(1−p)), or NULL
+    int64_t tile_stride;        ///< row stride of bias, mask, keep and scores (≥ keys)
+    float *scores;              ///< scratch [rows, tile_stride]
+    float *row_max;             ///< [rows] m, starts at −inf
+    float *row_sum;             ///< [rows] ℓ, starts at 0
+    float *row_scale;           ///< scratch [rows]
+    float *output;              ///< [rows, output_stride] O accumulator, starts at 0
+    int64_t output_stride;
+} heed_flash_forward_args;
+
+void heed_flash_forward_step(const heed_flash_forward_args *args);
+
+/// The exact normalised weights of one tile from the forward's log-sum-exp,
+/// without dropout: out[r·out_stride + c] = exp(S̃ − LSE_r), S̃ transformed as
+/// in heed_flash_forward_step (uses query, key_panels, rows, keys, depth,
+/// scale, softcap, bias, mask, tile_stride and the scores scratch of `args`).
+/// A row with LSE = −inf gets zeros.
+void heed_flash_weights_step(const heed_flash_forward_args *args, const float *log_sum_exp, float *out,
+                             int64_t out_stride);
+
+/// The end of a query tile (Algorithm 1, lines 12–13): O /= ℓ and
+/// LSE = m + log ℓ; a row with nothing allowed gets O = 0 and LSE = −inf.
+void heed_flash_forward_finish(int64_t rows, int64_t value_depth, const float *row_max, const float *row_sum,
+                               float *output, int64_t output_stride, float *log_sum_exp);
+
+/// One backward step: a query tile against one key tile (Algorithm 2, lines 11–20).
+///
+///     P  = exp(S − LSE)              (S recomputed as in the forward; P = 0 where LSE = −inf)
+///     dV += (P ∘ keep)ᵀ dO
+///     dP = (dO Vᵀ) ∘ keep
+///     dS = P ∘ (dP − Δ)              (Δ = rowsum(dO ∘ O); this is ∂L/∂bias)
+///     dK += scale·(dS ∘ (1 − t²))ᵀ Q,  dQ += scale·(dS ∘ (1 − t²)) K     (t = tanh(scale·QKᵀ/c) with a softcap, else 1 − t² = 1)
+typedef struct heed_flash_backward_args {
+    const float *query;         ///< [rows, query_stride]
+    int64_t query_stride;
+    const float *key;           ///< [keys, key_stride] (row-major, for dQ)
+    int64_t key_stride;
+    const float *key_panels;    ///< Kᵀ panels of this key tile
+    const float *value_panels;  ///< Vᵀ panels of this key tile (heed_flash_pack_panels of [keys, Dv])
+    const float *d_output;      ///< [rows, d_output_stride] ∂L/∂O
+    int64_t d_output_stride;
+    const float *log_sum_exp;   ///< [rows] from the forward
+    const float *delta;         ///< [rows] Δ = rowsum(dO ∘ O)
+    int64_t rows, keys, depth, value_depth;
+    float scale, softcap;
+    const float *bias, *mask, *keep;   ///< as in the forward, [rows, tile_stride] or NULL
+    int64_t tile_stride;
+    float *scores;              ///< scratch [rows, tile_stride]
+    float *d_scores;            ///< scratch [rows, tile_stride]
+    float *softcap_scratch;     ///< scratch [rows, tile_stride] when softcap > 0, else NULL
+    float *bias_gradient;       ///< [rows, tile_stride] receives dS, or NULL
+    float *d_query;             ///< [rows, d_query_stride] accumulated
+    int64_t d_query_stride;
+    float *d_key;               ///< [keys, d_key_stride] accumulated
+    int64_t d_key_stride;
+    float *d_value;             ///< [keys, d_value_stride] accumulated
+    int64_t d_value_stride;
+} heed_flash_backward_args;
+
+void heed_flash_backward_step(const heed_flash_backward_args *args);
+
+/// Δ_i = Σ_c dO[i, c]·O[i, c] for `rows` rows of length `value_depth` (contiguous).
+void heed_flash_row_dot(const float *d_output, const float *output, int64_t rows, int64_t value_depth, float *delta);
+
+/// out[i] = e^x[i] for x[i] ≤ 0 through the flash kernels' exponential (the
+/// dispatched row kernel, masked scores flushed: e^x = 0 for x < −86.6, −inf
+/// → 0); exported for its accuracy test.
+void heed_flash_exp_f32(const float *x, float *out, int64_t n);
+
+/// Philox4x32-10 (Salmon et al., SC'11): out = the ten-round block of `counter` under `key`.
+void heed_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
+
+/// Dropout multipliers of attention weights: out[r·stride + c] for query
+/// row0 + r and key col0 + c of (batch, head) is 0 (dropped) or 1/(1 − p):
+///
+///     (w0, w1, w2, w3) = Philox4x32-10(counter: (j/4, i, head, batch), key: (seed low, seed high))
+///     u = (w_{j mod 4} >> 8) · 2⁻²⁴;   dropped iff u < p
+///
+/// a pure function of (seed, batch, head, i, j), so every engine, tile and
+/// thread order draws the same mask. p = 1 drops everything (multiplier 0).
+void heed_dropout_keep_tile(uint64_t seed, float probability, int64_t batch, int64_t head,
+                            int64_t row0, int64_t col0, int64_t rows, int64_t cols, float *out, int64_t stride);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,108 @@
+import CHeedKernels
+import HeedTensor
+
+extension FlashAttention {
+    /// Floats of packed keys (and values) kept at once: whole key/value heads
+    /// are packed in groups under this budget (at least one head).
+    static let packingBudget = 4 << 20
+
+    /// Algorithm 1 over every (batch, head, query tile): fills `output`
+    /// [B, H, Tq, Dv] and `logSumExp` [B, H, Tq].
+    static func forward(_ problem: FlashProblem, _ tiles: FlashTiles, query: UnsafePointer<Float>,
+                        key: UnsafePointer<Float>, value: UnsafePointer<Float>,
+                        output: UnsafeMutablePointer<Float>?, logSumExp: UnsafeMutablePointer<Float>?) {
+        let p = problem
+        guard p.batch * p.heads * p.queryLength > 0, let logSumExp else { return }
+        let output = output ?? flashEmptyAddress                          // nil only when Dv = 0
+        guard p.keyLength > 0 else {
+            output.update(repeating: 0, count: p.batch * p.heads * p.queryLength * p.valueDepth)
+            logSumExp.update(repeating: -.infinity, count: p.batch * p.heads * p.queryLength)
+            return
+        }
+        let panelFloats = Int(heed_flash_panels_count(Int64(p.keyLength), Int64(p.depth)))
+        let pairs = p.batch * p.keyHeads
+        let chunk = Swift.max(1, Swift.min(pairs, packingBudget / Swift.max(panelFloats, 1)))
+        let panels = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(chunk * panelFloats, 1))
+        defer { panels.deallocate() }
+        let scratch = (0 ..< Swift.min(FlashParallel.workers, pairs * p.group * p.queryTiles)).map { _ in
+            FlashScratch(p, tiles, backward: false)
+        }
+
+        for first in stride(from: 0, to: pairs, by: chunk) {
+            let count = Swift.min(chunk, pairs - first)
+            FlashParallel.run(count) { _, index in                      // Kᵀ panels of each (b, hkv)
+                heed_flash_pack_panels(key + (first + index) * p.keyLength * p.depth, Int64(p.keyLength), Int64(p.depth),
+                                       Int64(p.depth), panels + index * panelFloats)
+            }
+            let perQueryTile = count * p.group
+            FlashParallel.run(perQueryTile * p.queryTiles) { worker, item in
+                // The last query tiles first: under a causal pattern they cost the most.
+                let queryTile = p.queryTiles - 1 - item / perQueryTile
+                let pair = first + item % perQueryTile / p.group
+                let (b, keyHead) = (pair / p.keyHeads, pair % p.keyHeads)
+                let h = keyHead * p.group + item % p.group
+                forwardTile(p, tiles, batch: b, head: h, queryTile: queryTile, query: query,
+                            keyPanels: panels + (pair - first) * panelFloats,
+                            value: value + pair * p.keyLength * p.valueDepth, output: output, logSumExp: logSumExp,
+                            scratch: scratch[worker])
+            }
+        }
+    }
+
+    /// One query tile of one head against every key tile it may see.
+    private static func forwardTile(_ p: FlashProblem, _ tiles: FlashTiles, batch b: Int, head h: Int, queryTile: Int,
+                                    query: UnsafePointer<Float>, keyPanels: UnsafePointer<Float>,
+                                    value: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                                    logSumExp: UnsafeMutablePointer<Float>, scratch: FlashScratch) {
+        let rows = p.rows(ofTile: queryTile)
+        let first = (b * p.heads + h) * p.queryLength + rows.lowerBound            // row index into [B, H, Tq]
+        let out = output + first * p.valueDepth
+        out.update(repeating: 0, count: rows.count * p.valueDepth)
+        scratch.rowMax.update(repeating: -.infinity, count: rows.count)
+        scratch.rowSum.update(repeating: 0, count: rows.count)
+
+        var args = heed_flash_forward_args()
+        args.query = query + first * p.depth
+        args.query_stride = Int64(p.depth)
+        args.value_stride = Int64(p.valueDepth)
+        args.rows = Int64(rows.count)
+        args.depth = Int64(p.depth)
+        args.value_depth = Int64(p.valueDepth)
+        args.scale = p.scale
+        args.softcap = p.softcap
+        args.scores = scratch.scores
+        args.row_max = scratch.rowMax
+        args.row_sum = scratch.rowSum
+        args.row_scale = scratch.rowScale
+        args.output = out
+        args.output_stride = Int64(p.valueDepth)
+        for keyTile in 0 ..< p.keyTiles {
+            let columns = p.columns(ofTile: keyTile)
+            let coverage = tiles.coverage(batch: b, head: h, rows: rows, columns: columns)
+            if coverage == .none { continue }                                      // tile skipping
+            args.key_panels = keyPanels + columns.lowerBound * p.depth             // panels start every 16 keys
+            args.value = value + columns.lowerBound * p.valueDepth
+            args.keys = Int64(columns.count)
+            args.tile_stride = Int64(columns.count)
+            args.mask = nil
+            args.bias = nil
+            args.keep = nil
+            if coverage == .some {
+                tiles.fillMask(batch: b, head: h, rows: rows, columns: columns, into: scratch.mask)
+                args.mask = UnsafePointer(scratch.mask)
+            }
+            if tiles.hasBias {
+                tiles.fillBias(batch: b, head: h, rows: rows, columns: columns, into: scratch.bias)
+                args.bias = UnsafePointer(scratch.bias)
+            }
+            if p.dropout > 0 {
+                AttentionDropout.fill(seed: p.dropoutSeed, probability: p.dropout, batch: b, head: h, rows: rows,
+                                      columns: columns, into: scratch.keep, stride: columns.count)
+                args.keep = UnsafePointer(scratch.keep)
+            }
+            heed_flash_forward_step(&args)
+        }
+        heed_flash_forward_finish(Int64(rows.count), Int64(p.valueDepth), scratch.rowMax, scratch.rowSum, out,
+                                  Int64(p.valueDepth), logSumExp + first)
+    }
+}

@@ -1,0 +1,62 @@
+/// One worker's tile buffers, allocated together once per call and sized to
+/// the call: [rows, keys] tiles with rows ≤ Bq and keys ≤ Bk, and only those
+/// the call uses (a mask tile only for a pattern, dropout multipliers only
+/// with dropout, the gradient tiles only in the backward).
+final class FlashScratch {
+    /// Scores S, then P (every call).
+    let scores: UnsafeMutablePointer<Float>
+    /// dP, then dS (backward).
+    let dScores: UnsafeMutablePointer<Float>
+    /// tanh of the softcapped scores (backward with a softcap).
+    let softcap: UnsafeMutablePointer<Float>
+    /// The pattern's 0/1 tile, the biases' sum, the dropout multipliers.
+    let mask, bias, keep: UnsafeMutablePointer<Float>
+    /// ∂L/∂bias of the tile (backward with a learned bias).
+    let biasGradient: UnsafeMutablePointer<Float>
+    /// [rows] each: running max, running sum, rescale factors (forward).
+    let rowMax, rowSum, rowScale: UnsafeMutablePointer<Float>
+    /// Per differentiable bias, the worker's ∂L/∂bias accumulator (laid out like the bias), or nil.
+    private(set) var biasGradients: [UnsafeMutablePointer<Float>?] = []
+    private let block: UnsafeMutablePointer<Float>
+
+    /// Buffers for `problem` and `tiles` in the forward (and exact weights) or the backward.
+    /// A buffer the call never uses shares the scores' storage; every buffer
+    /// starts at zero, so a kernel that reads scores it skipped sees stale
+    /// finite values, never uninitialised memory.
+    init(_ problem: FlashProblem, _ tiles: FlashTiles, backward: Bool) {
+        let rows = Swift.min(FlashProblem.queryTile, Swift.max(problem.queryLength, 1))
+        let keys = Swift.min(FlashProblem.keyTile, Swift.max(problem.keyLength, 1))
+        let tile = rows * keys
+        let learnedBias = tiles.differentiableBiases.contains { $0 != nil }
+        let wanted = [true, backward, backward && problem.softcap > 0, !tiles.isFull, tiles.hasBias, problem.dropout > 0,
+                      backward && learnedBias]
+        let count = wanted.filter { $0 }.count * tile + 3 * rows
+        block = .allocate(capacity: count)
+        block.initialize(repeating: 0, count: count)
+        var next = 0
+        var buffers: [UnsafeMutablePointer<Float>] = []
+        for want in wanted {
+            buffers.append(want ? block + next : block)
+            if want { next += tile }
+        }
+        (scores, dScores, softcap, mask, bias, keep, biasGradient) =
+            (buffers[0], buffers[1], buffers[2], buffers[3], buffers[4], buffers[5], buffers[6])
+        (rowMax, rowSum, rowScale) = (block + next, block + next + rows, block + next + 2 * rows)
+    }
+
+    /// Zeroed accumulators for the biases with `counts` elements (nil: no gradient wanted).
+    func prepareBiasGradients(_ counts: [Int?]) {
+        biasGradients = counts.map { count in
+            count.map { count in
+                let pointer = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(count, 1))
+                pointer.initialize(repeating: 0, count: count)
+                return pointer
+            }
+        }
+    }
+
+    deinit {
+        block.deallocate()
+        for pointer in biasGradients { pointer?.deallocate() }
+    }
+}

@@ -1,0 +1,169 @@
+import CHeedKernels
+import HeedAttention
+import HeedTensor
+import HeedTestSupport
+import Foundation
+import XCTest
+
+/// The flash engine against the dense reference engine: outputs and every
+/// gradient, over sizes, head dimensions, Tq ≠ Tk, grouped heads, softcap and
+/// both kernel paths (AVX2+FMA and portable).
+///
+/// Tolerance: both engines run in f32 and differ only in summation order (the
+/// flash engine sums each row tile by tile, rescaling) and in exp/tanh
+/// implementations (≤ 2 ulp each). The error of an f32 sum of n terms grows
+/// like √n·ε relative to the largest term, ≈ 2·10⁻⁶ at n = 1024 keys, so every
+/// comparison asserts max |flash − dense| ≤ 10⁻⁵ · max |dense| per tensor
+/// (see `assertAgree`), with gradients from a random linear loss.
+final class FlashAttentionTests: XCTestCase {
+    /// One problem: sizes, mechanism, and what to compare.
+    struct Case {
+        var batch = 1, heads = 2, keyHeads = 2, queryLength = 7, keyLength = 7, depth = 32, valueDepth: Int? = nil
+        var attention = Attention()
+        var seed: UInt64 = 1
+        var label: String { "B\(batch) H\(heads)/\(keyHeads) Tq\(queryLength) Tk\(keyLength) D\(depth)" }
+    }
+
+    /// Runs `c` on both engines and asserts outputs and gradients agree.
+    static func checkAgainstDense(_ c: Case, learned: [Tensor] = [], tolerance: Float = 1e-5, _ message: String = "",
+                                  file: StaticString = #filePath, line: UInt = #line) {
+        let dv = c.valueDepth ?? c.depth
+        let q = randomTensor([c.batch, c.heads, c.queryLength, c.depth], seed: c.seed)
+        let k = randomTensor([c.batch, c.keyHeads, c.keyLength, c.depth], seed: c.seed + 1)
+        let v = randomTensor([c.batch, c.keyHeads, c.keyLength, dv], seed: c.seed + 2)
+        let probe = Tensor.randomNormal([c.batch, c.heads, c.queryLength, dv], seed: c.seed + 3)
+        let parameters = [q, k, v] + learned
+        let names = ["dq", "dk", "dv"] + learned.indices.map { "dlearned\($0)" }
+
+        func run(_ engine: Attention.Engine) -> (Tensor, [Tensor?]) {
+            for parameter in parameters { parameter.grad = nil }
+            var attention = c.attention
+            attention.engine = engine
+            let result = attention(query: q, key: k, value: v)
+            XCTAssertEqual(result.engine, engine, file: file, line: line)
+            (result.output * probe).sum().backward()
+            return (result.output.detached(), parameters.map(\.grad))
+        }
+        let (denseOutput, denseGradients) = run(.dense)
+        let (flashOutput, flashGradients) = run(.flash)
+        let label = "\(c.label) \(message)"
+        assertAgree(flashOutput, denseOutput, tolerance: tolerance, "output \(label)", file: file, line: line)
+        for (index, (flash, dense)) in zip(flashGradients, denseGradients).enumerated() {
+            guard let dense else { XCTAssertNil(flash, "\(names[index]) \(label)", file: file, line: line); continue }
+            guard let flash else { XCTFail("no \(names[index]) from flash \(label)", file: file, line: line); continue }
+            assertAgree(flash, dense, tolerance: tolerance, "\(names[index]) \(label)", file: file, line: line)
+        }
+    }
+
+    /// max |actual − expected| ≤ tolerance · max |expected| (and ≤ 10⁻⁶ when expected is all zeros), no NaN.
+    static func assertAgree(_ actual: Tensor, _ expected: Tensor, tolerance: Float, _ message: String,
+                            file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(actual.shape, expected.shape, message, file: file, line: line)
+        let a = actual.scalars, e = expected.scalars
+        XCTAssertFalse(a.contains { $0.isNaN }, "NaN in \(message)", file: file, line: line)
+        let scale = e.map(Swift.abs).max() ?? 0
+        var worst: Float = 0, at = 0
+        for i in a.indices where Swift.abs(a[i] - e[i]) > worst { worst = Swift.abs(a[i] - e[i]); at = i }
+        XCTAssertLessThanOrEqual(worst, Swift.max(tolerance * scale, 1e-6),
+                                 "\(message): element \(at) is \(a.isEmpty ? 0 : a[at]) vs \(e.isEmpty ? 0 : e[at]) (scale \(scale))",
+                                 file: file, line: line)
+    }
+
+    func testSizesAndHeadDimensions() {
+        // L ∈ {1, 7, 64, 65, 300, 1024} × D ∈ {32, 59, 64, 128}, not every pair: the larger L with small H and D.
+        let sizes: [(Int, Int, Int)] = [(1, 1, 32), (1, 1, 128), (7, 7, 59), (7, 7, 64), (64, 64, 64), (64, 64, 59),
+                                        (65, 65, 128), (65, 65, 32), (300, 300, 32), (300, 300, 59)]
+        for (tq, tk, d) in sizes {
+            Self.checkAgainstDense(Case(queryLength: tq, keyLength: tk, depth: d, seed: UInt64(tq * 1000 + d)))
+        }
+        Self.checkAgainstDense(Case(heads: 1, keyHeads: 1, queryLength: 1024, keyLength: 1024, depth: 32, seed: 5))
+    }
+
+    func testDifferentQueryAndKeyLengths() {
+        for (tq, tk) in [(1, 65), (7, 300), (65, 7), (300, 64), (96, 97), (97, 96)] {
+            Self.checkAgainstDense(Case(batch: 2, queryLength: tq, keyLength: tk, depth: 59, valueDepth: 17, seed: UInt64(tq + tk)))
+        }
+    }
+
+    func testGroupedAndMultiQueryHeads() {
+        for keyHeads in [2, 1] {
+            Self.checkAgainstDense(Case(batch: 2, heads: 4, keyHeads: keyHeads, queryLength: 65, keyLength: 130, depth: 32,
+                                        attention: Attention(pattern: .causal(.bottomRight)), seed: 40 + UInt64(keyHeads)))
+        }
+    }
+
+    func testScaleTemperatureDotScoreAndSoftcap() {
+        let base = Case(queryLength: 100, keyLength: 120, depth: 64)
+        var c = base
+        c.attention = Attention(score: .scaledDot(scale: 0.3), temperature: 0.7)
+        Self.checkAgainstDense(c, "scale 0.3, τ 0.7")
+        c.attention = Attention(score: .dot, temperature: 2)
+        Self.checkAgainstDense(c, "dot, τ 2")
+        c.attention = Attention(score: .scaledDot(scale: 2), softcap: 5, pattern: .causal())
+        Self.checkAgainstDense(c, "softcap 5 (scores saturate)")
+        c.attention = Attention(softcap: 30)
+        Self.checkAgainstDense(c, "softcap 30")
+    }
+
+    func testPortableKernelsAgree() {
+        heed_kernels_force_portable(1)
+        defer { heed_kernels_force_portable(0) }
+        Self.checkAgainstDense(Case(queryLength: 65, keyLength: 100, depth: 59, attention: Attention(softcap: 3, pattern: .causal())),
+                               "portable")
+        Self.checkAgainstDense(Case(batch: 2, heads: 2, keyHeads: 1, queryLength: 7, keyLength: 7, depth: 32,
+                                    attention: Attention(pattern: .keyPadding(lengths: [0, 5]), dropout: 0.3, dropoutSeed: 9)),
+                               "portable, padding and dropout")
+    }
+
+    func testEngineChoice() {
+        let q = randomTensor([1, 2, 8, 16], seed: 1), k = randomTensor([1, 2, 8, 16], seed: 2)
+        let big = randomTensor([1, 2, 100, 16], seed: 3)
+        XCTAssertEqual(Attention()(query: q, key: k, value: k).engine, .dense, "8 × 8 is tiny")
+        XCTAssertEqual(Attention()(query: big, key: big, value: big).engine, .flash, "100 × 100 goes flash")
+        XCTAssertEqual(Attention(engine: .dense)(query: big, key: big, value: big).engine, .dense, "forced dense")
+        XCTAssertEqual(Attention(engine: .flash)(query: q, key: k, value: k).engine, .flash, "forced flash")
+        XCTAssertEqual(Attention(normalizer: .sparsemax)(query: big, key: big, value: big).engine, .dense)
+        XCTAssertNotNil(Attention(normalizer: .sparsemax).flashUnsupportedReason)
+        XCTAssertNotNil(Attention(score: .cosine()).flashUnsupportedReason)
+        XCTAssertNil(Attention(score: .dot, softcap: 3, pattern: .causal(), dropout: 0.1).flashUnsupportedReason)
+    }
+
+    /// The kernels' e^x for x ≤ 0 (as 2^(x·log₂e)): relative error ≤ (2.5 + 1.5|x|)·2⁻²⁴
+    /// against Foundation.exp in Double — 1.3 ulp of the polynomial plus the
+    /// error of t = x·log₂e (its rounding, |t|·2⁻²⁴, and f32 log₂e's own
+    /// 0.22 ulp), which becomes a relative error of ln 2 times itself in 2^t:
+    /// ≈ 1.22|x|·2⁻²⁴. It grows with |x| but never exceeds 3.3·10⁻⁸ in
+    /// absolute terms (max |x|e^x·1.5·2⁻²⁴), far below a softmax row's
+    /// largest term, 1. Exactly 0 below −86.6 (2^t < 2^−125) and at −inf; NaN stays NaN.
+    func testExponentialAccuracy() {
+        var inputs: [Float] = [0, -0.0, -Float.leastNonzeroMagnitude, -1e-30, -1e-7, -0.5, -1, -20, -87, -87.3]
+        var generator = RandomGenerator(seed: 11)
+        for _ in 0 ..< 20000 { inputs.append(-88 * generator.nextUniform()) }
+        for _ in 0 ..< 2000 { inputs.append(-generator.nextUniform()) }
+        for portable in [false, true] {
+            heed_kernels_force_portable(portable ? 1 : 0)
+            var outputs = [Float](repeating: 0, count: inputs.count)
+            heed_flash_exp_f32(inputs, &outputs, Int64(inputs.count))
+            for (x, y) in zip(inputs, outputs) {
+                let exact = Foundation.exp(Double(x))
+                if exact < 0x1p-125 { XCTAssertLessThanOrEqual(y, 0x1p-125, "e^\(x) flushes"); continue }
+                let bound = (2.5 + 1.5 * Double(Swift.abs(x))) * 0x1p-24 * exact
+                XCTAssertLessThanOrEqual(Swift.abs(Double(y) - exact), bound, "e^\(x) = \(y), portable \(portable)")
+            }
+            var specials: [Float] = [-.infinity, -200, .nan]
+            heed_flash_exp_f32(specials, &specials, 3)
+            XCTAssertEqual(Array(specials[0 ..< 2]), [0, 0])
+            XCTAssertTrue(specials[2].isNaN)
+        }
+        heed_kernels_force_portable(0)
+    }
+
+    func testEmptyKeysGiveZeros() {
+        let q = randomTensor([1, 2, 5, 8], seed: 1), k = randomTensor([1, 2, 0, 8], seed: 2), v = randomTensor([1, 2, 0, 3], seed: 3)
+        let result = FlashAttention.attention(query: q, key: k, value: v)
+        XCTAssertEqual(result.output.scalars, [Float](repeating: 0, count: 30))
+        XCTAssertTrue(result.logSumExp.scalars.allSatisfy { $0 == -.infinity })
+        result.output.sum().backward()
+        XCTAssertEqual(q.grad?.scalars, [Float](repeating: 0, count: 80))
+    }
+}
