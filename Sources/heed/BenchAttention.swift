@@ -57,19 +57,20 @@ struct BenchAttention: ParsableCommand {
         switch engine {
         case "automatic": return .automatic
         case "dense": return .dense
-        case "flash":
-            // The flash engine lands on its own branch; map "flash" to `.flash` here when it does.
-            throw BenchArgumentError.unavailable("--engine flash: this build has no flash engine yet (Attention.Engine is automatic or dense)")
+        case "flash": return .flash
         default:
             throw BenchArgumentError.unknownName(option: "--engine", value: engine, allowed: ["automatic", "dense", "flash"])
         }
     }
 
-    /// Whether `engine` materialises the [B, H, L, L] scores at this length.
-    /// Until the flash engine lands, `.automatic` runs the dense engine everywhere.
+    /// Whether `engine` materialises the [B, H, L, L] scores at this length
+    /// (`.automatic` runs softmax attention on the flash engine from
+    /// L² ≥ ``Attention/flashThreshold``).
     static func runsDense(_ engine: Attention.Engine, length: Int) -> Bool {
         switch engine {
-        case .automatic, .dense: return true
+        case .dense: return true
+        case .flash: return false
+        case .automatic: return length * length < Attention.flashThreshold
         }
     }
 
@@ -83,7 +84,7 @@ struct BenchAttention: ParsableCommand {
         let engine = try attentionEngine()
         let lengths = try shape.parsedLengths(defaults: Self.defaultLengths)
         let printer = BenchPrinter(json: shape.json, showsEngine: false)
-        printer.header("Heed attention — engine: \(self.engine)\(Self.runsDense(engine, length: 0) ? " (runs the dense engine)" : ""), "
+        printer.header("Heed attention — engine: \(self.engine)\(engine == .dense ? " (runs the dense engine)" : ""), "
                        + "B=\(shape.batch) H=\(shape.heads) D=\(shape.headDimension), median of \(shape.repeats) after \(shape.warmup) warm-up, "
                        + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
         var skipped: [Int] = []
