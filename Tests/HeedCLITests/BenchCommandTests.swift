@@ -65,7 +65,7 @@ final class BenchCommandTests: XCTestCase {
 
     func testDenseLengthsOverTheMemoryLimitAreSkippedWithANote() throws {
         // H = 64, L = 128: the dense scores take 64·128²·4 B = 4 MiB > 1 MiB; L = 8 takes 16 KiB.
-        let run = try runHeed(["bench", "attention", "--lengths", "8,128", "--heads", "64", "--dense-limit-mib", "1",
+        let run = try runHeed(["bench", "attention", "--engine", "dense", "--lengths", "8,128", "--heads", "64", "--dense-limit-mib", "1",
                                "--repeats", "1", "--warmup", "0", "--json"])
         XCTAssertEqual(run.status, 0, run.error)
         let lengths = try records(run.output).map { $0["L"] as? Int }
