@@ -1,3 +1,4 @@
+import CBLAS
 import CHeedKernels
 import Foundation
 import HeedAttention
@@ -147,4 +148,80 @@ func peakResidentBytes() -> Int {
 /// Resets VmHWM to the current RSS (Linux: write "5" to /proc/self/clear_refs).
 func resetPeakResidentMemory() {
     try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+}
+
+/// One core, one tile pair (Bq = Bk = 96 queries/keys, D = Dv = 64) in a
+/// loop: the flash forward and backward steps against OpenBLAS (1 thread) on
+/// the forward's two tile products alone — the kernel efficiency behind the
+/// engine's figures, without threads or pattern logic. CPU time of this
+/// thread, best of 5 rounds.
+func runFlashTileBenchmark() {
+    let (rows, keys, d) = (Int(HEED_FLASH_QUERY_TILE), Int(HEED_FLASH_KEY_TILE), 64)
+    print("\n## flash tile kernels, one thread (\(rows) queries × \(keys) keys, D = Dv = \(d), CPU time, best of 5)")
+    func buffer(_ count: Int, _ value: Float = 0) -> UnsafeMutablePointer<Float> {
+        let pointer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        var generator = RandomGenerator(seed: UInt64(count))
+        for i in 0 ..< count { pointer[i] = value == 0 ? generator.nextNormal() * 0.5 : value }
+        return pointer
+    }
+    let q = buffer(rows * d), k = buffer(keys * d), v = buffer(keys * d), dO = buffer(rows * d)
+    let panels = buffer(Int(heed_flash_panels_count(Int64(keys), Int64(d)))), valuePanels = buffer(Int(heed_flash_panels_count(Int64(keys), Int64(d))))
+    heed_flash_pack_panels(k, Int64(keys), Int64(d), Int64(d), panels)
+    heed_flash_pack_panels(v, Int64(keys), Int64(d), Int64(d), valuePanels)
+    let scores = buffer(rows * keys), dScores = buffer(rows * keys), out = buffer(rows * d)
+    let rowMax = buffer(rows), rowSum = buffer(rows), rowScale = buffer(rows)
+    let lse = buffer(rows, 12), delta = buffer(rows, 0.1), dq = buffer(rows * d), dk = buffer(keys * d), dv = buffer(keys * d)
+    heed_blas_set_threads(1)
+    defer { heed_blas_set_threads(Int32(ProcessInfo.processInfo.activeProcessorCount)) }
+    func rate(_ flops: Double, _ body: () -> Void) -> Double {
+        var best = Double.infinity
+        for _ in 0 ..< 5 {
+            let start = threadCPUSeconds()
+            for _ in 0 ..< 2000 { body() }
+            best = Swift.min(best, (threadCPUSeconds() - start) / 2000)
+        }
+        return flops / best * 1e-9
+    }
+    let tileFlops = 4 * Double(rows * keys * d)                          // the forward's two products
+    var forward = heed_flash_forward_args()
+    (forward.query, forward.query_stride, forward.key_panels, forward.value, forward.value_stride) =
+        (UnsafePointer(q), Int64(d), UnsafePointer(panels), UnsafePointer(v), Int64(d))
+    (forward.rows, forward.keys, forward.depth, forward.value_depth, forward.scale) = (Int64(rows), Int64(keys), Int64(d), Int64(d), 0.125)
+    (forward.tile_stride, forward.scores, forward.row_max, forward.row_sum, forward.row_scale) = (Int64(keys), scores, rowMax, rowSum, rowScale)
+    (forward.output, forward.output_stride) = (out, Int64(d))
+    let step = rate(tileFlops) {
+        rowMax.update(repeating: -.infinity, count: rows)
+        rowSum.update(repeating: 0, count: rows)
+        heed_flash_forward_step(&forward)
+    }
+    var backward = heed_flash_backward_args()
+    (backward.query, backward.query_stride, backward.key, backward.key_stride) = (UnsafePointer(q), Int64(d), UnsafePointer(k), Int64(d))
+    (backward.key_panels, backward.value_panels, backward.d_output, backward.d_output_stride) =
+        (UnsafePointer(panels), UnsafePointer(valuePanels), UnsafePointer(dO), Int64(d))
+    (backward.log_sum_exp, backward.delta, backward.rows, backward.keys) = (UnsafePointer(lse), UnsafePointer(delta), Int64(rows), Int64(keys))
+    (backward.depth, backward.value_depth, backward.scale, backward.tile_stride) = (Int64(d), Int64(d), 0.125, Int64(keys))
+    (backward.scores, backward.d_scores, backward.d_query, backward.d_query_stride) = (scores, dScores, dq, Int64(d))
+    (backward.d_key, backward.d_key_stride, backward.d_value, backward.d_value_stride) = (dk, Int64(d), dv, Int64(d))
+    let backwardStep = rate(2.5 * tileFlops) { heed_flash_backward_step(&backward) }
+    let blas = rate(tileFlops) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(keys), Int32(d), 1, q, Int32(d), k, Int32(d),
+                    0, scores, Int32(keys))
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(d), Int32(keys), 1, scores, Int32(keys), v,
+                    Int32(d), 1, out, Int32(d))
+    }
+    print("| kernel | GFLOP/s (one core) |")
+    print("|---|---|")
+    print("| heed_flash_forward_step (S = QKᵀ, online softmax, O += PV) | \(format(step)) |")
+    print("| heed_flash_backward_step (5 tile products, 2.5× the forward count) | \(format(backwardStep)) |")
+    print("| cblas_sgemm, the forward's two products alone (no softmax) | \(format(blas)) |")
+    for pointer in [q, k, v, dO, panels, valuePanels, scores, dScores, out, rowMax, rowSum, rowScale, lse, delta, dq, dk, dv] {
+        pointer.deallocate()
+    }
+}
+
+/// CPU seconds of the calling thread.
+func threadCPUSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
 }

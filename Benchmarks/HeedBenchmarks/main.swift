@@ -1,6 +1,6 @@
 // Heed's benchmark executable. Build and run in release:
 //
-//     swift run -c release HeedBenchmarks [sgemm|elementwise|scaling|accuracy|flash|flash-crossover|flash-memory|linear|minilm|smollm|all]
+//     swift run -c release HeedBenchmarks [sgemm|elementwise|scaling|accuracy|flash|flash-crossover|flash-memory|flash-tile|linear|minilm|smollm|all]
 //
 // - sgemm:       Tensor.matmul against cblas_sgemm called directly, same run
 // - elementwise: GB/s of exp, add and softmax rows on 16M floats, dispatched
@@ -13,6 +13,7 @@
 //                    causal and not (B = 1, H = 8, D = 64); `flash 512,8192` picks lengths
 // - flash-crossover: dense vs flash on small problems (sets Attention.flashThreshold)
 // - flash-memory:    peak RSS of flash forward+backward at L = 32768
+// - flash-tile:      one core, one tile pair: the flash steps against cblas_sgemm
 // - linear:      time and peak RSS of Performer, RFA and elu+1 linear attention
 //                over L = 1024 … 65536, fused and reference paths (options:
 //                see LinearBenchmark.swift; takes several minutes)
@@ -26,7 +27,7 @@ import CHeedKernels
 import Foundation
 
 let mode = CommandLine.arguments.dropFirst().first ?? "all"
-let known = ["sgemm", "elementwise", "scaling", "accuracy", "flash", "flash-crossover", "flash-memory", "linear", "minilm", "smollm", "all"]
+let known = ["sgemm", "elementwise", "scaling", "accuracy", "flash", "flash-crossover", "flash-memory", "flash-tile", "linear", "minilm", "smollm", "all"]
 guard known.contains(mode) else {
     print("usage: HeedBenchmarks [\(known.joined(separator: "|"))]")
     exit(2)
@@ -46,3 +47,4 @@ if mode == "flash" {
 }
 if mode == "flash-crossover" { runFlashCrossover() }
 if mode == "flash-memory" { runFlashMemory() }
+if mode == "flash-tile" { runFlashTileBenchmark() }
