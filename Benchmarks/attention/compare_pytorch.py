@@ -32,6 +32,7 @@ nothing in the Swift package needs Python. Build Heed first:
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -46,6 +47,14 @@ def attention_flops(batch, heads, length, head_dimension, causal, pass_name):
     """4*B*H*L^2*D, halved when causal; x3.5 with the backward (FlashAttention-2)."""
     forward = 4.0 * batch * heads * length * length * head_dimension * (0.5 if causal else 1.0)
     return forward if pass_name == "forward" else 3.5 * forward
+
+
+def milliseconds_text(value):
+    """Four significant digits, never in exponent form: 41.73, 0.5234, 15620."""
+    if value >= 1000:
+        return f"{value:.0f}"
+    digits = 3 - math.floor(math.log10(value)) if value > 0 else 1
+    return f"{value:.{max(0, digits)}f}"
 
 
 def lengths_argument(text):
@@ -156,8 +165,8 @@ def compare_attention(options):
                 flops = attention_flops(options.batch, options.heads, length, options.head_dimension, causal, pass_name)
                 torch_ms = statistics.median(torch_samples[key])
                 heed_ms = statistics.median(heed_samples[key]) if key in heed_samples else None
-                heed_cells = (f"{heed_ms:.4g}", f"{heed_ms / torch_ms:.2f}", f"{flops / heed_ms / 1e6:.1f}") if heed_ms else ("skipped", "–", "–")
-                print(f"| {length} | {'yes' if causal else 'no'} | {pass_name} | {heed_cells[0]} | {torch_ms:.4g} | "
+                heed_cells = (milliseconds_text(heed_ms), f"{heed_ms / torch_ms:.2f}", f"{flops / heed_ms / 1e6:.1f}") if heed_ms else ("skipped", "–", "–")
+                print(f"| {length} | {'yes' if causal else 'no'} | {pass_name} | {heed_cells[0]} | {milliseconds_text(torch_ms)} | "
                       f"{heed_cells[1]} | {heed_cells[2]} | {flops / torch_ms / 1e6:.1f} |")
 
 
@@ -189,7 +198,7 @@ def compare_linear(options):
             ratio = times[length] / times[length // 2] if length % 2 == 0 and length // 2 in times else None
             if ratio is not None:
                 ratios.append(ratio)
-            cells.append(f"{times[length]:.4g}" + (f" (×{ratio:.2f})" if ratio is not None else ""))
+            cells.append(milliseconds_text(times[length]) + (f" (×{ratio:.2f})" if ratio is not None else ""))
         largest = f"{max(ratios):.2f}" if ratios else "–"
         print(f"| {engine} | {'yes' if causal else 'no'} | {pass_name} | " + " | ".join(cells) + f" | {largest} |")
 
