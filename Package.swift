@@ -44,12 +44,13 @@ let package = Package(
             dependencies: [
                 "HeedTensor",
                 "HeedAttention",
+                "HeedModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "HeedBenchmarks",
-            dependencies: ["HeedTensor", "HeedAttention", "CBLAS", "CHeedKernels"],
+            dependencies: ["HeedTensor", "HeedAttention", "HeedNN", "HeedModels", "CBLAS", "CHeedKernels"],
             path: "Benchmarks/HeedBenchmarks"
         ),
         // Shared test helpers: assertClose, gradient checks, seeded tensors, fixtures.
@@ -68,7 +69,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HeedModelsTests",
-            dependencies: ["HeedModels", "HeedTensor", "HeedTestSupport"]
+            dependencies: ["HeedModels", "HeedNN", "HeedTensor", "HeedTestSupport"]
         ),
         .testTarget(
             name: "HeedNNTests",
@@ -77,7 +78,7 @@ let package = Package(
         // Runs the built `heed` binary: exit codes, usage messages, the demo.
         .testTarget(
             name: "HeedCLITests",
-            dependencies: ["heed", "HeedTensor", "HeedTestSupport"]
+            dependencies: ["heed", "HeedModels", "HeedTensor", "HeedTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

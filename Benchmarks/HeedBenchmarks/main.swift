@@ -1,6 +1,6 @@
 // Heed's benchmark executable. Build and run in release:
 //
-//     swift run -c release HeedBenchmarks [sgemm|elementwise|scaling|accuracy|flash|flash-crossover|flash-memory|flash-tile|all]
+//     swift run -c release HeedBenchmarks [sgemm|elementwise|scaling|accuracy|flash|flash-crossover|flash-memory|flash-tile|linear|minilm|smollm|all]
 //
 // - sgemm:       Tensor.matmul against cblas_sgemm called directly, same run
 // - elementwise: GB/s of exp, add and softmax rows on 16M floats, dispatched
@@ -14,12 +14,20 @@
 // - flash-crossover: dense vs flash on small problems (sets Attention.flashThreshold)
 // - flash-memory:    peak RSS of flash forward+backward at L = 32768
 // - flash-tile:      one core, one tile pair: the flash steps against cblas_sgemm
-// `all` runs sgemm, elementwise and scaling (accuracy takes a few minutes: ask for it).
+// - linear:      time and peak RSS of Performer, RFA and elu+1 linear attention
+//                over L = 1024 … 65536, fused and reference paths (options:
+//                see LinearBenchmark.swift; takes several minutes)
+// - minilm:      all-MiniLM-L6-v2 sentences/s (MiniLMBenchmark.swift; needs the
+//                fetched model; Benchmarks/models/compare_minilm.py runs it
+//                beside sentence-transformers)
+// - smollm:      SmolLM2-135M prompt (512 tokens) and generation (128 tokens) tokens/s;
+//                Benchmarks/models/compare_smollm.py runs transformers beside it
+// `all` runs sgemm, elementwise and scaling (the others take minutes: ask for them).
 import CHeedKernels
 import Foundation
 
 let mode = CommandLine.arguments.dropFirst().first ?? "all"
-let known = ["sgemm", "elementwise", "scaling", "accuracy", "flash", "flash-crossover", "flash-memory", "flash-tile", "all"]
+let known = ["sgemm", "elementwise", "scaling", "accuracy", "flash", "flash-crossover", "flash-memory", "flash-tile", "linear", "minilm", "smollm", "all"]
 guard known.contains(mode) else {
     print("usage: HeedBenchmarks [\(known.joined(separator: "|"))]")
     exit(2)
@@ -30,6 +38,9 @@ if mode == "sgemm" || mode == "all" { runSgemmBenchmark() }
 if mode == "elementwise" || mode == "all" { runElementwiseBenchmark() }
 if mode == "scaling" || mode == "all" { runScalingBenchmark() }
 if mode == "accuracy" { runAccuracySweep() }
+if mode == "linear" { runLinearBenchmark(Array(CommandLine.arguments.dropFirst(2))) }
+if mode == "minilm" { runMiniLMBenchmark(arguments: Array(CommandLine.arguments.dropFirst(2))) }
+if mode == "smollm" { runSmolLMBenchmark() }
 if mode == "flash" {
     let lengths = CommandLine.arguments.dropFirst(2).first.map { $0.split(separator: ",").compactMap { Int($0) } }
     runFlashBenchmark(lengths: lengths ?? [1024, 2048, 4096])

@@ -24,6 +24,9 @@ struct Attend: ParsableCommand {
             score_weight, score_vector, position_weight, position_vector, output_weight); the output
             holds context, weights and, when present, attentional_state and aligned_position.
               heed attend --layer luong --luong-score general --window predictive:3 --input in.safetensors --output out.safetensors
+            With --layer multihead the file holds x [B, Tq, E], key, value and nn.MultiheadAttention's
+            weights (in_proj_weight or q/k/v_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias):
+              heed attend --layer multihead --heads 4 --pattern padding:6,3 --input mha.safetensors --output out.safetensors
             """
     )
 
@@ -55,7 +58,8 @@ struct Attend: ParsableCommand {
     @Option(help: "RFA kernel width σ (default: the file's sigma, else 1).") var sigma: Float?
     @Option(help: "Positions per chunk of the causal prefix sums.") var chunk = 64
     @Option(name: .customLong("projected-length"), help: "Linformer k when the file has no e/f.") var projectedLength: Int?
-    @Option(help: "A recurrent-era layer instead of q/k/v attention: bahdanau or luong (see below).") var layer: String?
+    @Option(help: "A layer instead of q/k/v attention: multihead (nn.MultiheadAttention weights), bahdanau or luong (see below).")
+    var layer: String?
     @Option(name: .customLong("luong-score"), help: "Luong score: dot, general or concat.") var luongScore = "general"
     @Option(help: "Luong window: global, monotonic:D (local-m) or predictive:D (local-p).") var window = "global"
     @Option(name: .customLong("step-offset"), help: "Luong local-m: position of the first decoder step.") var stepOffset = 0
@@ -70,6 +74,9 @@ struct Attend: ParsableCommand {
 
     /// Every named output of the configuration on the file's inputs.
     func compute(_ file: SafeTensorsFile) throws -> [String: Tensor] {
+        if layer == "multihead" {
+            return try MultiHeadLayerSpec(heads: heads, spec: spec).run(file, prefix: prefix)
+        }
         if let layer {
             return try Tensor.withoutGrad {
                 try RecurrentLayerSpec(layer: layer, luongScore: luongScore, window: window, stepOffset: stepOffset).run(file, prefix: prefix)
@@ -110,7 +117,7 @@ struct Attend: ParsableCommand {
             throw CLIError("cannot read --input \(input): \(error)")
         }
         var tensors = try compute(file)
-        if !weights, layer == nil, tensors["out"] != nil { tensors["weights"] = nil }
+        if !weights, tensors["out"] != nil { tensors["weights"] = nil }   // layers without `out` keep their weights
         do { try SafeTensors.write(tensors, to: URL(fileURLWithPath: output)) } catch {
             throw CLIError("cannot write --output \(output): \(error)")
         }

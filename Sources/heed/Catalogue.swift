@@ -13,9 +13,6 @@ struct CatalogueEntry: Sendable {
     let flags: [String]
     /// The output compared with the fixture (`out`, or `context` for layers).
     var outputName = "out"
-    /// A check that is not a `heed attend` configuration (layers with
-    /// projections): returns the largest absolute error.
-    var custom: (@Sendable (SafeTensorsFile) throws -> Float)? = nil
 }
 
 /// Every variant with a PyTorch fixture that `heed attend` can run.
@@ -55,35 +52,10 @@ enum CatalogueEntries {
     /// nn.MultiheadAttention with its own weights (packed in_proj, padding; kdim/vdim, no bias).
     static let layers: [CatalogueEntry] = [
         .init(variant: "multi-head (packed, padding)", reference: "nn.MultiheadAttention", fixture: dense, prefix: "mha_self_padding.",
-              flags: [], custom: { try multiHeadError($0, "mha_self_padding.", heads: 4, padding: [6, 3]) }),
+              flags: ["--layer", "multihead", "--heads", "4", "--pattern", "padding:6,3"]),
         .init(variant: "multi-head (kdim 7, vdim 5)", reference: "nn.MultiheadAttention", fixture: dense, prefix: "mha_cross_kdim_vdim_nobias.",
-              flags: [], custom: { try multiHeadError($0, "mha_cross_kdim_vdim_nobias.", heads: 3, padding: nil) }),
+              flags: ["--layer", "multihead", "--heads", "3"]),
     ]
-
-    /// Loads nn.MultiheadAttention's parameters into ``MultiHeadAttention`` and compares outputs.
-    static func multiHeadError(_ file: SafeTensorsFile, _ prefix: String, heads: Int, padding: [Int]?) throws -> Float {
-        let x = try file.tensor(prefix + "x"), key = try file.tensor(prefix + "key"), value = try file.tensor(prefix + "value")
-        let e = x.shape[2]
-        var mha = MultiHeadAttention(embedDimension: e, heads: heads, keyDimension: key.shape[2], valueDimension: value.shape[2],
-                                     bias: file.contains(prefix + "in_proj_bias"),
-                                     attention: Attention(pattern: padding.map { .keyPadding(lengths: $0) } ?? .full))
-        if file.contains(prefix + "in_proj_weight") {
-            let w = try file.tensor(prefix + "in_proj_weight").split(count: 3, axis: 0)
-            (mha.queryWeight, mha.keyWeight, mha.valueWeight) = (w[0], w[1], w[2])
-        } else {
-            mha.queryWeight = try file.tensor(prefix + "q_proj_weight")
-            mha.keyWeight = try file.tensor(prefix + "k_proj_weight")
-            mha.valueWeight = try file.tensor(prefix + "v_proj_weight")
-        }
-        if file.contains(prefix + "in_proj_bias") {
-            let b = try file.tensor(prefix + "in_proj_bias").split(count: 3, axis: 0)
-            (mha.queryBias, mha.keyBias, mha.valueBias) = (b[0], b[1], b[2])
-            mha.outputBias = try file.tensor(prefix + "out_proj.bias")
-        }
-        mha.outputWeight = try file.tensor(prefix + "out_proj.weight")
-        let out = Tensor.withoutGrad { mha(x, key: key, value: value).output }
-        return zip(out.scalars, try file.tensor(prefix + "out").scalars).reduce(0) { Swift.max($0, Swift.abs($1.0 - $1.1)) }
-    }
 
     /// Normalizers on stored scores (and masks with empty rows): `weights` is compared.
     static let normalizers: [CatalogueEntry] = [
@@ -158,7 +130,6 @@ struct Catalogue: ParsableCommand {
         let url = URL(fileURLWithPath: fixtures).appendingPathComponent(entry.fixture)
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(url: url) } catch { throw CLIError("cannot read fixture \(url.path): \(error)") }
-        if let custom = entry.custom { return try custom(file) }
         let attend = try Attend.parse(["--input", url.path, "--output", "-", "--prefix", entry.prefix] + entry.flags)
         guard let actual = try attend.compute(file)[entry.outputName] else { throw CLIError("\(entry.variant): no output \(entry.outputName)") }
         let expected = try file.tensor(entry.prefix + entry.outputName)
@@ -181,7 +152,7 @@ struct Catalogue: ParsableCommand {
                 .map { $0.contains(" ") || $0.contains("|") ? "'\($0)'" : $0 }.joined(separator: " ")
             if json {
                 let object: [String: Any] = ["variant": entry.variant, "reference": entry.reference, "output": entry.outputName,
-                                             "command": entry.custom == nil ? command : "",
+                                             "command": command,
                                              "max_abs_error": Double(error), "pass": pass]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))

@@ -11,10 +11,13 @@ struct Heed: ParsableCommand {
             Examples:
               heed demo                       # a small scaled dot-product attention, weights as a table
               heed demo --tokens "a b c d"    # your own tokens
+              heed embed --model models/all-MiniLM-L6-v2 "Hello, world."   # sentence embeddings as JSON lines
+              heed generate --model models/SmolLM2-135M-Instruct.Q4_1.gguf --prompt "Once upon a time" --json
+              heed bench attention --lengths 1024,2048   # time attention (see heed bench --help)
               heed --version
             """,
         version: HeedVersion.string,
-        subcommands: [Demo.self, Attend.self, Catalogue.self]
+        subcommands: [Demo.self, Attend.self, Catalogue.self, Embed.self, Generate.self, Bench.self]
     )
 }
 

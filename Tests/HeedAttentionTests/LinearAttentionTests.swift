@@ -6,7 +6,9 @@ import HeedTensor
 /// Performer, RFA, elu+1 linear attention and Linformer against PyTorch
 /// transcriptions of the papers (Tests/Fixtures/attention/make_linear_fixtures.py):
 /// outputs and gradients of every input and learned parameter, with the
-/// fixture's own projection matrices; then finite-difference gradient checks.
+/// fixture's own projection matrices, for both implementations of the
+/// kernelized ones (fused kernels and the composed reference); then
+/// finite-difference gradient checks of the default (fused) path.
 final class LinearAttentionTests: XCTestCase {
     /// A loader for one case of one family's fixture: `load("q")` is `<case>.q`.
     private struct Case {
@@ -23,26 +25,32 @@ final class LinearAttentionTests: XCTestCase {
     /// Loads the inputs named `inputs` (requiring gradients), runs `run`, and
     /// compares the output and every input's gradient with the fixture.
     private func check(_ family: String, _ name: String, inputs: [String], rtol: Float = 1e-4, atol: Float = 1e-5,
-                       file: StaticString = #filePath, line: UInt = #line,
+                       label: String = "", file: StaticString = #filePath, line: UInt = #line,
                        _ run: (Case, [String: Tensor]) throws -> Tensor) throws {
         let fixture = Case(file: try loadFixture("attention/linear_\(family).safetensors"), name: name)
         let tensors = try Dictionary(uniqueKeysWithValues: inputs.map { ($0, try fixture($0, requiresGrad: true)) })
         let out = try run(fixture, tensors)
-        assertClose(out, try fixture("out"), rtol: rtol, atol: atol, "\(family) \(name) out", file: file, line: line)
+        let title = "\(family) \(name)\(label)"
+        assertClose(out, try fixture("out"), rtol: rtol, atol: atol, "\(title) out", file: file, line: line)
         out.backward(try fixture("seed"))
         for key in inputs {
-            guard let grad = tensors[key]?.grad else { XCTFail("\(family) \(name): no gradient for \(key)", file: file, line: line); continue }
-            assertClose(grad, try fixture("grad_\(key)"), rtol: rtol, atol: atol, "\(family) \(name) grad_\(key)", file: file, line: line)
+            guard let grad = tensors[key]?.grad else { XCTFail("\(title): no gradient for \(key)", file: file, line: line); continue }
+            assertClose(grad, try fixture("grad_\(key)"), rtol: rtol, atol: atol, "\(title) grad_\(key)", file: file, line: line)
         }
     }
+
+    private let implementations: [KernelizedAttention.Implementation] = [.fused, .reference]
 
     // MARK: Performer (FAVOR+)
 
     private func checkPerformer(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        try check("performer", name, inputs: ["q", "k", "v"], file: file, line: line) { fixture, x in
-            let performer = Performer(projection: try fixture("projection"))
-            return performer(query: x["q"]!, key: x["k"]!, value: x["v"]!,
-                             causal: try fixture.scalar("causal") != 0, chunkSize: Int(try fixture.scalar("chunk")))
+        for implementation in implementations {
+            try check("performer", name, inputs: ["q", "k", "v"], label: " \(implementation)", file: file, line: line) { fixture, x in
+                var performer = Performer(projection: try fixture("projection"))
+                performer.implementation = implementation
+                return performer(query: x["q"]!, key: x["k"]!, value: x["v"]!,
+                                 causal: try fixture.scalar("causal") != 0, chunkSize: Int(try fixture.scalar("chunk")))
+            }
         }
     }
 
@@ -58,11 +66,14 @@ final class LinearAttentionTests: XCTestCase {
 
     private func checkRFA(_ name: String, gated: Bool = false, file: StaticString = #filePath, line: UInt = #line) throws {
         let inputs = ["q", "k", "v"] + (gated ? ["gate_input", "gate_weight", "gate_bias"] : [])
-        try check("rfa", name, inputs: inputs, rtol: 1e-4, file: file, line: line) { fixture, x in
-            var rfa = RandomFeatureAttention(projection: try fixture("projection"), sigma: try fixture.scalar("sigma"))
-            if gated { rfa.gate = .init(weight: x["gate_weight"]!, bias: x["gate_bias"]!) }
-            return rfa(query: x["q"]!, key: x["k"]!, value: x["v"]!, causal: try fixture.scalar("causal") != 0,
-                       gateInput: x["gate_input"], chunkSize: Int(try fixture.scalar("chunk")))
+        for implementation in implementations {
+            try check("rfa", name, inputs: inputs, rtol: 1e-4, label: " \(implementation)", file: file, line: line) { fixture, x in
+                var rfa = RandomFeatureAttention(projection: try fixture("projection"), sigma: try fixture.scalar("sigma"))
+                rfa.implementation = implementation
+                if gated { rfa.gate = .init(weight: x["gate_weight"]!, bias: x["gate_bias"]!) }
+                return rfa(query: x["q"]!, key: x["k"]!, value: x["v"]!, causal: try fixture.scalar("causal") != 0,
+                           gateInput: x["gate_input"], chunkSize: Int(try fixture.scalar("chunk")))
+            }
         }
     }
 
@@ -76,9 +87,13 @@ final class LinearAttentionTests: XCTestCase {
     // MARK: elu+1 linear attention
 
     private func checkElu(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        try check("elu", name, inputs: ["q", "k", "v"], file: file, line: line) { fixture, x in
-            LinearAttention()(query: x["q"]!, key: x["k"]!, value: x["v"]!,
+        for implementation in implementations {
+            try check("elu", name, inputs: ["q", "k", "v"], label: " \(implementation)", file: file, line: line) { fixture, x in
+                var linear = LinearAttention()
+                linear.implementation = implementation
+                return linear(query: x["q"]!, key: x["k"]!, value: x["v"]!,
                               causal: try fixture.scalar("causal") != 0, chunkSize: Int(try fixture.scalar("chunk")))
+            }
         }
     }
 

@@ -25,16 +25,22 @@ import HeedTensor
 public struct LinearAttention {
     /// ε added to the denominator.
     public var denominatorEpsilon: Float
+    /// Fused kernels (default) or the composed reference path.
+    public var implementation: KernelizedAttention.Implementation = .fused
 
     /// Linear attention whose denominator gets ε added (guards an all-zero feature row).
     public init(denominatorEpsilon: Float = 1e-6) {
         self.denominatorEpsilon = denominatorEpsilon
     }
 
-    /// φ(x) = elu(x) + 1, elementwise, written relu(x) + exp(min(x, 0)) so
-    /// that neither branch overflows: [.., D] → [.., D].
-    public static func features(_ x: Tensor) -> Tensor {
-        x.relu() + Tensor.minimum(x, Tensor(scalar: 0)).exp()
+    /// φ(x) = elu(x) + 1, elementwise: [.., D] → [.., D]. Fused (one pass, one
+    /// recorded op) or, for `.reference`, composed as relu(x) + exp(min(x, 0))
+    /// so that neither branch overflows.
+    public static func features(_ x: Tensor, implementation: KernelizedAttention.Implementation = .fused) -> Tensor {
+        switch implementation {
+        case .fused: return FusedFeatureMaps.eluPlusOne(x)
+        case .reference: return x.relu() + Tensor.minimum(x, Tensor(scalar: 0)).exp()
+        }
     }
 
     /// Linear attention, bidirectional or causal (query i sees keys
@@ -50,12 +56,12 @@ public struct LinearAttention {
     public func callAsFunction(query: Tensor, key: Tensor, value: Tensor, causal: Bool = false, chunkSize: Int = 64) -> Tensor {
         precondition(query.rank == 4 && key.rank == 4 && query.shape[3] == key.shape[3],
                      "LinearAttention: query \(query.shape) and key \(key.shape) must be [B, H, T, D] with the same D")
-        let queryFeatures = LinearAttention.features(query)                           // [B, H, Tq, D]
-        let keyFeatures = LinearAttention.features(key)                               // [B, Hkv, Tk, D]
+        let queryFeatures = LinearAttention.features(query, implementation: implementation)   // [B, H, Tq, D]
+        let keyFeatures = LinearAttention.features(key, implementation: implementation)       // [B, Hkv, Tk, D]
         return causal
             ? KernelizedAttention.causal(queryFeatures: queryFeatures, keyFeatures: keyFeatures, value: value,
-                                         chunkSize: chunkSize, denominatorEpsilon: denominatorEpsilon)
+                                         chunkSize: chunkSize, denominatorEpsilon: denominatorEpsilon, implementation: implementation)
             : KernelizedAttention.bidirectional(queryFeatures: queryFeatures, keyFeatures: keyFeatures, value: value,
-                                                denominatorEpsilon: denominatorEpsilon)
+                                                denominatorEpsilon: denominatorEpsilon, implementation: implementation)
     }
 }

@@ -46,6 +46,8 @@ public struct Performer {
     public private(set) var projection: Tensor
     /// ε added to every feature (the authors' `numerical_stabilizer`, 10⁻⁶).
     public var featureEpsilon: Float = 1e-6
+    /// Fused kernels (default) or the composed reference path.
+    public var implementation: KernelizedAttention.Implementation = .fused
 
     /// A Performer whose projection W [features, headDimension] is drawn from Philox by `seed`.
     public init(features: Int, headDimension: Int, orthogonal: Bool = true, seed: UInt64) {
@@ -87,9 +89,19 @@ public struct Performer {
     /// φ(x)_i = (exp(u_i − ‖x̂‖²/2 − c) + ε) / √m,   c = max_i u_i per row (queries)
     ///                                               c = max over all rows and i (keys, per [B, H])
     /// ```
+    ///
+    /// Fused (one recorded op, ``implementation`` `.fused`) or composed of Tensor ops (`.reference`).
     public func features(of x: Tensor, isQuery: Bool) -> Tensor {
         precondition(x.rank == 4 && x.shape[3] == headDimension,
                      "Performer.features: input \(x.shape) is not [B, H, T, \(headDimension)]")
+        switch implementation {
+        case .fused: return FusedFeatureMaps.performer(x, projection: projection, isQuery: isQuery, featureEpsilon: featureEpsilon)
+        case .reference: return referenceFeatures(of: x, isQuery: isQuery)
+        }
+    }
+
+    /// The features composed of Tensor ops: the reference of the fused map.
+    func referenceFeatures(of x: Tensor, isQuery: Bool) -> Tensor {
         let scaled = x * Float(Foundation.pow(Double(headDimension), -0.25))           // [B, H, T, D]
         let projected = Tensor.matmul(scaled, projection, transposeB: true)             // [B, H, T, m]
         let halfSquaredNorm = scaled.square().sum(axis: 3, keepDims: true) * 0.5        // [B, H, T, 1]
@@ -112,7 +124,9 @@ public struct Performer {
         let queryFeatures = features(of: query, isQuery: true)                          // [B, H, Tq, m]
         let keyFeatures = features(of: key, isQuery: false)                             // [B, Hkv, Tk, m]
         return causal
-            ? KernelizedAttention.causal(queryFeatures: queryFeatures, keyFeatures: keyFeatures, value: value, chunkSize: chunkSize)
-            : KernelizedAttention.bidirectional(queryFeatures: queryFeatures, keyFeatures: keyFeatures, value: value)
+            ? KernelizedAttention.causal(queryFeatures: queryFeatures, keyFeatures: keyFeatures, value: value, chunkSize: chunkSize,
+                                         implementation: implementation)
+            : KernelizedAttention.bidirectional(queryFeatures: queryFeatures, keyFeatures: keyFeatures, value: value,
+                                                implementation: implementation)
     }
 }

@@ -100,6 +100,8 @@ public struct RandomFeatureAttention {
     public var gate: Gate?
     /// ε added to the denominator (0: none).
     public var denominatorEpsilon: Float = 0
+    /// Fused kernels (default) or the composed reference path.
+    public var implementation: KernelizedAttention.Implementation = .fused
 
     /// RFA with standard-normal frequencies [features, headDimension] drawn from Philox by `seed`.
     public init(features: Int, headDimension: Int, sigma: Float = 1, orthogonal: Bool = false, seed: UInt64,
@@ -141,9 +143,19 @@ public struct RandomFeatureAttention {
     }
 
     /// φ(x) [B, H, T, 2m] of x [B, H, T, D] (eq. 2, after unit-normalising x when asked).
+    ///
+    /// Fused (one recorded op, ``implementation`` `.fused`) or composed of Tensor ops (`.reference`).
     public func features(of x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[3] == headDimension,
                      "RandomFeatureAttention.features: input \(x.shape) is not [B, H, T, \(headDimension)]")
+        switch implementation {
+        case .fused: return FusedFeatureMaps.randomFourier(x, projection: projection, sigma: sigma, normalizesInputs: normalizesInputs)
+        case .reference: return referenceFeatures(of: x)
+        }
+    }
+
+    /// The features composed of Tensor ops: the reference of the fused map.
+    func referenceFeatures(of x: Tensor) -> Tensor {
         var unit = x
         if normalizesInputs {
             let norm = x.square().sum(axis: 3, keepDims: true).sqrt()                 // [B, H, T, 1]
@@ -172,7 +184,7 @@ public struct RandomFeatureAttention {
         guard causal else {
             precondition(gate == nil, "RandomFeatureAttention: the gate (eq. 7) is defined for the causal form only")
             return KernelizedAttention.bidirectional(queryFeatures: queryFeatures, keyFeatures: keyFeatures, value: value,
-                                                     denominatorEpsilon: denominatorEpsilon)
+                                                     denominatorEpsilon: denominatorEpsilon, implementation: implementation)
         }
         var decay: KernelizedAttention.Decay?
         if let gate {
@@ -181,6 +193,7 @@ public struct RandomFeatureAttention {
             decay = gate.decay(gateInput)
         }
         return KernelizedAttention.causal(queryFeatures: queryFeatures, keyFeatures: keyFeatures, value: value,
-                                          chunkSize: chunkSize, denominatorEpsilon: denominatorEpsilon, decay: decay)
+                                          chunkSize: chunkSize, denominatorEpsilon: denominatorEpsilon, decay: decay,
+                                          implementation: implementation)
     }
 }

@@ -82,6 +82,14 @@ extension Tensor {
                 c.update(repeating: 0, count: m * n)
                 continue
             }
+            if m == 1 {
+                // A single row (a decoding step): sgemv streams B once; sgemm would first pack all of it.
+                // x = op(A) is contiguous either way ([1, K] or [K, 1]).
+                let (rows, columns) = transposeB ? (n, k) : (k, n)
+                cblas_sgemv(CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans, Int32(rows), Int32(columns), 1,
+                            pb + offsetB * rb * cb, Int32(cb), pa + offsetA * ra * ca, 1, 0, c, 1)
+                continue
+            }
             cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                         Int32(m), Int32(n), Int32(k), 1,
                         pa + offsetA * ra * ca, Int32(ca), pb + offsetB * rb * cb, Int32(cb), 0, c, Int32(n))

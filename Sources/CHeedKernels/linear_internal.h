@@ -1,0 +1,89 @@
+// Internal: the per-ISA primitives of the linear-attention kernels
+// (linear_avx2.c, linear_portable.c); linear_scan.c and linear_features.c
+// hold the logic and pick a table at run time.
+#ifndef HEED_LINEAR_INTERNAL_H
+#define HEED_LINEAR_INTERNAL_H
+
+#include "heed_linear.h"
+
+/// Which part of a small product is needed or nonzero.
+typedef enum heed_triangle {
+    HEED_TRIANGLE_NONE = 0,
+    /// Only C[i, j] with j ≤ i is needed: tiles wholly above the diagonal are skipped (left unwritten).
+    HEED_TRIANGLE_OUTPUT_LOWER = 1,
+    /// A(i, k) = 0 for k > i: the sum over k stops at i.
+    HEED_TRIANGLE_A_LOWER = 2,
+    /// A(i, k) = 0 for k < i: the sum over k starts at i.
+    HEED_TRIANGLE_A_UPPER = 3,
+} heed_triangle;
+
+/// The small products and vector maths of the scan and the feature maps.
+typedef struct heed_linear_table {
+    /// C[i, j] = (accumulate ? C[i, j] : 0) + Σ_k A(i, k) · B[k, j] for i < m, j < n, k < depth,
+    /// with A(i, k) = a[i·a_row + k·a_column] (so Aᵀ is a stride swap) and B, C row-major
+    /// with leading dimensions ldb, ldc.
+    void (*gemm)(int64_t m, int64_t n, int64_t depth,
+                 const float *a, int64_t a_row, int64_t a_column,
+                 const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate, heed_triangle triangle);
+    /// out[i] = e^{x[i] + shift}.
+    void (*exp_shifted)(const float *x, float shift, float *out, int64_t n);
+    void (*performer_features)(const float *u, const float *half_norm, const float *shift, int64_t rows, int64_t m,
+                               float epsilon, float scale, float *out);
+    void (*sincos_features)(const float *u, int64_t rows, int64_t m, float angle_scale, float scale, float *out);
+    void (*elu_plus_one)(const float *x, float *out, int64_t n);
+    /// Per row of u [rows, m]: the largest entry (NaN if the row holds one), its first
+    /// index, and how many entries equal it (0 for a NaN row).
+    void (*row_maxima)(const float *u, int64_t rows, int64_t m, float *maximum, int64_t *index, int64_t *count);
+} heed_linear_table;
+
+extern const heed_linear_table heed_linear_portable;
+#if defined(__x86_64__) || defined(__i386__)
+/// AVX2+FMA primitives; only used after the CPU check of dispatch.c.
+extern const heed_linear_table heed_linear_avx2;
+#endif
+
+/// The table matching heed_kernels_isa() (so heed_kernels_force_portable applies here too).
+const heed_linear_table *heed_linear_active(void);
+
+// Small helpers of the causal and bidirectional kernels (plain C).
+
+/// dst[c, r] = src[r, c] for a [rows, columns] source with leading dimension ld.
+static inline void heed_linear_transpose(const float *src, int64_t rows, int64_t columns, int64_t ld, float *dst) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < columns; c++) dst[c * rows + r] = src[r * ld + c];
+}
+
+/// V' = [V[start ..< start + n] | 1]: [n, Dv+1].
+static inline void heed_linear_load_values(const float *value, int64_t dv, int64_t start, int64_t n, float *vp) {
+    for (int64_t j = 0; j < n; j++) {
+        for (int64_t d = 0; d < dv; d++) vp[j * (dv + 1) + d] = value[(start + j) * dv + d];
+        vp[j * (dv + 1) + dv] = 1;
+    }
+}
+
+/// x · y accumulated in double over four chains (bound by throughput, not
+/// latency): these dots feed the decay's gradient, a difference of sums that
+/// cancel (see linear_scan.c).
+static inline float heed_linear_dot(const float *x, const float *y, int64_t n) {
+    double sum[4] = {0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int l = 0; l < 4; l++) sum[l] += (double)x[i + l] * y[i + l];
+    for (; i < n; i++) sum[0] += (double)x[i] * y[i];
+    return (float)((sum[0] + sum[1]) + (sum[2] + sum[3]));
+}
+
+/// Stage (2) of both kernels, one query row: out = U[:Dv] / (U[Dv] + ε); returns the denominator.
+static inline float heed_linear_normalize_row(const float *u, int64_t dv, float epsilon, float *out) {
+    const float den = u[dv] + epsilon;
+    for (int64_t d = 0; d < dv; d++) out[d] = u[d] / den;
+    return den;
+}
+
+/// ∂U of one query row from ∂out: ∂U[:Dv] = ∂out / den, ∂U[Dv] = −(∂out · out) / den.
+static inline void heed_linear_row_gradient(const float *grad_out, const float *out, float den, int64_t dv, float *du) {
+    for (int64_t d = 0; d < dv; d++) du[d] = grad_out[d] / den;
+    du[dv] = -heed_linear_dot(grad_out, out, dv) / den;
+}
+
+#endif

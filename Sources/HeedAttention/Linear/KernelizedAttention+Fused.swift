@@ -1,0 +1,186 @@
+import CHeedKernels
+import HeedTensor
+
+// The fast paths of kernelized attention: one call of a C kernel
+// (CHeedKernels/linear_scan.c for the causal scan, linear_bidirectional.c for
+// the bidirectional form) per key/value head and group of query heads, the
+// heads split over the cores, recorded on the tape as one op whose backward is
+// the kernel's hand-written backward. Tests hold them to the composed
+// reference (KernelizedAttention+Reference.swift, and the composed
+// bidirectional form in KernelizedAttention.swift).
+
+extension KernelizedAttention {
+    /// Causal or bidirectional attention by the fused kernels (see
+    /// ``causal(queryFeatures:keyFeatures:value:chunkSize:denominatorEpsilon:decay:implementation:)``
+    /// and ``bidirectional(queryFeatures:keyFeatures:value:denominatorEpsilon:implementation:)``).
+    static func fused(queryFeatures: Tensor, keyFeatures: Tensor, value: Tensor, causal: Bool, chunkSize: Int,
+                      denominatorEpsilon: Float, decay: Decay?) -> Tensor {
+        let plan = ScanPlan(queryFeatures, keyFeatures, value, causal: causal, chunkSize: chunkSize, epsilon: denominatorEpsilon,
+                            decay: decay)
+        let inputs = [queryFeatures, keyFeatures, value] + (decay.map { [$0.logDecay, $0.inputScale] } ?? [])
+        let recording = Tensor.isGradEnabled && inputs.contains { $0.requiresGrad }
+        let saved = ScanSaved(plan: plan, keepsCheckpoints: recording)
+        let output = Tensor(shape: [plan.batch, plan.heads, plan.queryLength, plan.valueDimension]) { out in   // [B, H, Tq, Dv]
+            Tensor.withUnsafeScalars(inputs) { pointers in
+                LinearParallel.forEach(plan.items) { item in
+                    let (offsets, shape) = plan.item(item)
+                    var scanShape = shape
+                    let (queries, keys, values) = (pointers[0]! + offsets.queries, pointers[1]! + offsets.keys, pointers[2]! + offsets.values)
+                    let status = plan.isCausal
+                        ? heed_linear_scan_forward(&scanShape, queries, keys, values,
+                                                   pointers.count > 3 ? pointers[3]! + offsets.decay : nil,
+                                                   pointers.count > 4 ? pointers[4]! + offsets.decay : nil,
+                                                   out.baseAddress! + offsets.out, saved.denominator + offsets.rows, saved.checkpoints(item))
+                        : heed_linear_bidirectional_forward(&scanShape, queries, keys, values, out.baseAddress! + offsets.out,
+                                                            saved.denominator + offsets.rows, saved.checkpoints(item))
+                    precondition(status == 0, "KernelizedAttention: out of memory for the kernel's scratch")
+                }
+            }
+        }
+        guard recording else { return output }
+        let savedOutput = output.detached()   // not `output`: the closure must not hold the op's own result (a cycle)
+        return Tensor.custom("linearScan", inputs: inputs, output: output) { gradient in
+            plan.backward(inputs: inputs, output: savedOutput, saved: saved, gradient: gradient)
+        }
+    }
+
+    /// How an attention is cut into kernel calls: one work item per (batch,
+    /// key/value head, part of its query-head group). Without decay a group
+    /// shares one state; it is split into parts only when there are fewer
+    /// key/value heads than cores (each part then recomputes the shared state).
+    struct ScanPlan: Sendable {
+        let isCausal: Bool
+        let batch: Int, heads: Int, keyHeads: Int, group: Int, queryLength: Int, keyLength: Int
+        let features: Int, valueDimension: Int, chunkSize: Int, epsilon: Float, hasDecay: Bool
+        /// Query heads of a group per item: the group is split into `parts`.
+        let parts: Int
+        var items: Int { batch * keyHeads * parts }
+
+        init(_ queryFeatures: Tensor, _ keyFeatures: Tensor, _ value: Tensor, causal: Bool, chunkSize: Int, epsilon: Float,
+             decay: Decay?) {
+            let name = causal ? "KernelizedAttention.causal" : "KernelizedAttention.bidirectional"
+            precondition(queryFeatures.rank == 4 && keyFeatures.rank == 4 && value.rank == 4,
+                         "\(name): features and values must be [B, H, T, F], got \(queryFeatures.shape), \(keyFeatures.shape), \(value.shape)")
+            let (b, h, tq, f) = (queryFeatures.shape[0], queryFeatures.shape[1], queryFeatures.shape[2], queryFeatures.shape[3])
+            let (hkv, tk) = (keyFeatures.shape[1], keyFeatures.shape[2])
+            precondition(keyFeatures.shape[0] == b && keyFeatures.shape[3] == f,
+                         "\(name): query features \(queryFeatures.shape) and key features \(keyFeatures.shape) disagree")
+            precondition(hkv >= 1 && h % hkv == 0, "\(name): \(hkv) key/value heads do not divide \(h) query heads")
+            precondition(value.shape[0] == b && value.shape[1] == hkv && value.shape[2] == tk,
+                         "\(name): key features \(keyFeatures.shape) and value \(value.shape) disagree")
+            precondition(chunkSize >= 1, "\(name): chunkSize \(chunkSize) < 1")
+            precondition(tk >= 1, "\(name): no keys to attend to")
+            precondition(!causal || (tq >= 1 && tk >= tq), "\(name): \(tq) queries and \(tk) keys (bottom-right alignment needs Tk ≥ Tq ≥ 1)")
+            precondition(causal || decay == nil, "\(name): a decay is defined for the causal form only")
+            precondition(f >= 1 && value.shape[3] >= 1, "\(name): empty features \(f) or value dimension \(value.shape[3])")
+            if let decay {
+                for (label, tensor) in [("logDecay", decay.logDecay), ("inputScale", decay.inputScale)] {
+                    precondition(tensor.shape == [b, h, tk], "\(name): decay \(label) \(tensor.shape), expected [\(b), \(h), \(tk)]")
+                }
+            }
+            isCausal = causal
+            (batch, heads, keyHeads, group, queryLength, keyLength) = (b, h, hkv, h / hkv, tq, tk)
+            (features, valueDimension, self.chunkSize, self.epsilon, hasDecay) = (f, value.shape[3], chunkSize, epsilon, decay != nil)
+            let groupsOfHeads = b * hkv
+            parts = groupsOfHeads >= LinearParallel.cores ? 1
+                : Swift.min(group, (LinearParallel.cores + groupsOfHeads - 1) / groupsOfHeads)
+        }
+
+        /// Element offsets of one item into the flat tensors.
+        struct Offsets {
+            /// into φ(Q) [B, H, Tq, F], φ(K) [B, Hkv, Tk, F], V [B, Hkv, Tk, Dv], decay [B, H, Tk], out [B, H, Tq, Dv]
+            let queries: Int, keys: Int, values: Int, decay: Int, out: Int
+            /// into the per-query-row arrays [B, H, Tq] (the denominators)
+            let rows: Int
+            /// into per-part copies of ∂φ(K), ∂V: [parts, B, Hkv, Tk, F | Dv]
+            let keyGradients: Int, valueGradients: Int
+        }
+
+        /// The query heads of item `item`'s part of its group.
+        func headRange(_ item: Int) -> Range<Int> {
+            let part = item % parts
+            return (group * part / parts)..<(group * (part + 1) / parts)
+        }
+
+        func item(_ item: Int) -> (Offsets, heed_linear_scan_shape) {
+            let groupIndex = item / parts, part = item % parts       // groupIndex = b · Hkv + kv head
+            let firstHead = groupIndex * group + headRange(item).lowerBound   // b · H + h (query heads of a group are consecutive)
+            let offsets = Offsets(queries: firstHead * queryLength * features, keys: groupIndex * keyLength * features,
+                                  values: groupIndex * keyLength * valueDimension, decay: firstHead * keyLength,
+                                  out: firstHead * queryLength * valueDimension, rows: firstHead * queryLength,
+                                  keyGradients: (part * batch * keyHeads + groupIndex) * keyLength * features,
+                                  valueGradients: (part * batch * keyHeads + groupIndex) * keyLength * valueDimension)
+            let shape = heed_linear_scan_shape(heads: Int64(headRange(item).count), query_length: Int64(queryLength),
+                                               key_length: Int64(keyLength), features: Int64(features),
+                                               value_dim: Int64(valueDimension), chunk: Int64(chunkSize),
+                                               epsilon: epsilon, has_decay: hasDecay ? 1 : 0)
+            return (offsets, shape)
+        }
+
+        /// The kernel's backward for every item: gradients of φ(Q), φ(K), V and
+        /// (with decay) logDecay and inputScale, nil for inputs without `requiresGrad`.
+        func backward(inputs: [Tensor], output: Tensor, saved: ScanSaved, gradient: Tensor) -> [Tensor?] {
+            let keyCount = batch * keyHeads * keyLength
+            let shapes = [inputs[0].shape, [parts, keyCount * features], [parts, keyCount * valueDimension]]   // ∂φQ; ∂φK, ∂V per part
+                + (hasDecay ? [inputs[3].shape, inputs[4].shape] : [])                                          // ∂logDecay, ∂inputScale [B, H, Tk]
+            let made = Tensor.filling(shapes) { write in
+                Tensor.withUnsafeScalars(inputs + [output, gradient]) { read in
+                    LinearParallel.forEach(items) { item in
+                        let (offsets, shape) = self.item(item)
+                        var scanShape = shape
+                        let (queries, keys, values) = (read[0]! + offsets.queries, read[1]! + offsets.keys, read[2]! + offsets.values)
+                        let (out, gradOut) = (read[read.count - 2]! + offsets.out, read[read.count - 1]! + offsets.out)
+                        let (dQueries, dKeys, dValues) = (write[0] + offsets.queries, write[1] + offsets.keyGradients,
+                                                          write[2] + offsets.valueGradients)
+                        let status = isCausal
+                            ? heed_linear_scan_backward(&scanShape, queries, keys, values,
+                                                        hasDecay ? read[3]! + offsets.decay : nil, hasDecay ? read[4]! + offsets.decay : nil,
+                                                        out, saved.denominator + offsets.rows, saved.checkpoints(item), gradOut,
+                                                        dQueries, dKeys, dValues,
+                                                        hasDecay ? write[3] + offsets.decay : nil, hasDecay ? write[4] + offsets.decay : nil)
+                            : heed_linear_bidirectional_backward(&scanShape, queries, keys, values, out, saved.denominator + offsets.rows,
+                                                                 saved.checkpoints(item), gradOut, dQueries, dKeys, dValues)
+                        precondition(status == 0, "KernelizedAttention: out of memory for the backward's scratch")
+                    }
+                }
+            }
+            let (gradQuery, gradKeyParts, gradValueParts) = (made[0], made[1], made[2])
+            let (gradLogDecay, gradInputScale) = hasDecay ? (made[3], made[4]) : (nil, nil)
+            let gradKey = (parts == 1 ? gradKeyParts : gradKeyParts.sum(axis: 0)).reshaped(inputs[1].shape)       // [B, Hkv, Tk, F]
+            let gradValue = (parts == 1 ? gradValueParts : gradValueParts.sum(axis: 0)).reshaped(inputs[2].shape) // [B, Hkv, Tk, Dv]
+            let gradients: [Tensor?] = [gradQuery, gradKey, gradValue] + (hasDecay ? [gradLogDecay, gradInputScale] : [])
+            return zip(inputs, gradients).map { input, gradient in input.requiresGrad ? gradient : nil }
+        }
+    }
+
+    /// What the forward keeps for the backward: the denominators φ(q)·z + ε
+    /// [B, H, Tq] and, when recording, each item's checkpointed states (the
+    /// causal scan) or its summary φ(K)ᵀ[V | 1] (the bidirectional form).
+    final class ScanSaved: @unchecked Sendable {
+        // @unchecked: the buffers are written only by the forward's items, each
+        // in its own disjoint range, before the object is shared; afterwards
+        // they are only read.
+        let denominator: UnsafeMutablePointer<Float>
+        private let checkpointBuffer: UnsafeMutablePointer<Float>?
+        private let checkpointStride: Int
+
+        init(plan: ScanPlan, keepsCheckpoints: Bool) {
+            let rows = plan.batch * plan.heads * plan.queryLength
+            denominator = .allocate(capacity: Swift.max(rows, 1))
+            guard keepsCheckpoints else { (checkpointBuffer, checkpointStride) = (nil, 0); return }
+            // The largest item (its part of the group has the most heads) sets the stride.
+            var (_, shape) = plan.item(0)
+            let states = plan.hasDecay ? (plan.group + plan.parts - 1) / plan.parts : 1
+            let count = plan.isCausal ? Int(heed_linear_scan_checkpoint_count(&shape)) : 1
+            checkpointStride = count * states * plan.features * (plan.valueDimension + 1)
+            checkpointBuffer = .allocate(capacity: Swift.max(checkpointStride * plan.items, 1))
+        }
+
+        func checkpoints(_ item: Int) -> UnsafeMutablePointer<Float>? { checkpointBuffer.map { $0 + item * checkpointStride } }
+
+        deinit {
+            denominator.deallocate()
+            checkpointBuffer?.deallocate()
+        }
+    }
+}
