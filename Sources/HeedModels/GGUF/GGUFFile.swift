@@ -81,24 +81,26 @@ public final class GGUFFile: Sendable {
     /// Bytes from the start of the data section to the end of the file.
     public let dataSize: Int
     private let tensorIndex: [String: Int]
-    private let region: MappedBytes
+    private let region: ByteRegion
 
     /// Memory-maps and validates the file at `url`.
     ///
     /// - Throws: ``GGUFError/io(operation:path:errno:)`` when the file cannot
     ///   be opened or mapped; any other ``GGUFError`` when it is malformed.
     public convenience init(url: URL) throws(GGUFError) {
-        try self.init(region: MappedBytes(mapping: url.path))
+        let region: ByteRegion
+        do { region = try ByteRegion(mapping: url.path) } catch { throw .io(operation: error.operation, path: error.path, errno: error.errno) }
+        try self.init(region: region)
     }
 
     /// Validates an in-memory copy of a whole GGUF file (copied once).
     ///
     /// - Throws: a ``GGUFError`` describing the first problem found.
     public convenience init(data: Data) throws(GGUFError) {
-        try self.init(region: MappedBytes(copying: data))
+        try self.init(region: ByteRegion(copying: data))
     }
 
-    private init(region: MappedBytes) throws(GGUFError) {
+    private init(region: ByteRegion) throws(GGUFError) {
         let header = try GGUFHeader(file: region.bytes)
         self.region = region
         self.version = header.version

@@ -49,7 +49,9 @@ public final class SafeTensorsFile: Sendable {
     ///   cannot be opened or mapped; any other ``SafeTensorsError`` case when
     ///   its contents are malformed.
     public convenience init(url: URL) throws(SafeTensorsError) {
-        try self.init(region: ByteRegion(mapping: url.path))
+        let region: ByteRegion
+        do { region = try ByteRegion(mapping: url.path) } catch { throw .io(operation: error.operation, path: error.path, errno: error.errno) }
+        try self.init(region: region)
     }
 
     /// Validates an in-memory copy of a whole safetensors file (copied once).
@@ -144,56 +146,5 @@ public final class SafeTensorsFile: Sendable {
     private func bytes(of info: SafeTensorInfo) -> UnsafeRawBufferPointer {
         // Validated when the file was opened: dataStart + upperBound ≤ region.count.
         UnsafeRawBufferPointer(rebasing: region.bytes[(dataStart + info.dataOffsets.lowerBound)..<(dataStart + info.dataOffsets.upperBound)])
-    }
-}
-
-/// Read-only bytes that stay valid for the object's lifetime: a private
-/// read-only mapping of a file, or a private heap copy.
-///
-/// `@unchecked Sendable` is sound: `bytes` is set once in `init`, the memory is
-/// never written after that (a `PROT_READ` mapping, or a copy no one else can
-/// reach), and it is released only in `deinit`, when no reference remains.
-final class ByteRegion: @unchecked Sendable {
-    let bytes: UnsafeRawBufferPointer
-    /// What to release in `deinit`: the mapping (address, length) or the copy.
-    private let mapping: (address: UnsafeMutableRawPointer, length: Int)?
-    private let allocation: UnsafeMutableRawPointer?
-
-    /// Maps the whole file at `path` read-only (`MAP_PRIVATE`).
-    init(mapping path: String) throws(SafeTensorsError) {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw .io(operation: "stat", path: path, errno: errno) }
-        guard (status.st_mode & S_IFMT) == S_IFREG else { throw .io(operation: "open", path: path, errno: EISDIR) }
-        let size = Int(status.st_size)
-        if size == 0 {                                    // mmap rejects length 0
-            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
-            mapping = nil
-            allocation = nil
-            return
-        }
-        guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0),
-              address != UnsafeMutableRawPointer(bitPattern: -1) else {   // MAP_FAILED
-            throw .io(operation: "mmap", path: path, errno: errno)
-        }
-        bytes = UnsafeRawBufferPointer(start: address, count: size)
-        mapping = (address, size)
-        allocation = nil
-    }
-
-    /// A private copy of `data`.
-    init(copying data: Data) {
-        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(data.count, 1), alignment: 16)
-        _ = data.copyBytes(to: memory.bindMemory(to: UInt8.self))
-        bytes = UnsafeRawBufferPointer(start: memory.baseAddress, count: data.count)
-        mapping = nil
-        allocation = memory.baseAddress
-    }
-
-    deinit {
-        if let mapping { munmap(mapping.address, mapping.length) }
-        allocation?.deallocate()
     }
 }
