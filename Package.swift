@@ -36,7 +36,7 @@ let package = Package(
         // Every attention mechanism: Score → Bias → Pattern → Normalizer → weighted sum.
         .target(name: "HeedAttention", dependencies: ["HeedTensor", "CHeedKernels"]),
         // Pretrained models: GGUF reading and dequantisation, tokenizers (WordPiece, byte-level BPE).
-        .target(name: "HeedModels", dependencies: ["HeedTensor", "HeedAttention", "HeedNN"]),
+        .target(name: "HeedModels", dependencies: ["HeedTensor", "HeedAttention", "HeedNN", "CBLAS", "CHeedKernels"]),
         // Layers and Transformer models built on the attention catalogue.
         .target(name: "HeedNN", dependencies: ["HeedTensor", "HeedAttention"]),
         .executableTarget(
@@ -69,7 +69,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HeedModelsTests",
-            dependencies: ["HeedModels", "HeedNN", "HeedTensor", "HeedTestSupport"]
+            dependencies: ["HeedModels", "HeedNN", "HeedTensor", "HeedTestSupport", "CHeedKernels"]
         ),
         .testTarget(
             name: "HeedNNTests",

@@ -8,7 +8,10 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate text with a Llama-architecture GGUF model (e.g. SmolLM2-135M-Instruct).",
         discussion: """
-            Weights are dequantised to f32 (the exact path: greedy output equals transformers').
+            Weights stay in their GGUF blocks (Q4_0/Q4_1/Q8_0 read in place by Heed's block kernels, activations in f32);
+            --f32 dequantises every weight to f32 at load instead (the reference path). Both give transformers' greedy tokens
+            on the tested prompts. --int8-activations also quantises activations in decoding steps (llama.cpp's method:
+            faster, not exact).
             Text is streamed as it is generated, then a line with tokens/s on stderr.
             --temperature 0 (the default) is greedy; --chat wraps the prompt in the model's chat template.
             Examples:
@@ -29,6 +32,10 @@ struct Generate: ParsableCommand {
     var repetitionPenalty: Float = 1
     @Option(help: "Seed of the sampler.") var seed: UInt64 = 0
     @Flag(help: "Wrap the prompt in the chat template (a user turn, then the assistant's).") var chat = false
+    @Flag(name: .customLong("int8-activations"),
+          help: "Quantise activations to 8 bits in decoding steps too, as llama.cpp does (faster, not exact).")
+    var int8Activations = false
+    @Flag(help: "Dequantise every weight to f32 at load (the reference path; about 4× the memory, slower).") var f32 = false
     @Flag(help: "Print one JSON object {prompt_ids, ids, text, tokens_per_second} instead of streaming.") var json = false
 
     var sampling: Sampling {
@@ -39,8 +46,10 @@ struct Generate: ParsableCommand {
         guard maxTokens >= 0 else { throw CLIError("--max-tokens must be ≥ 0, got \(maxTokens)") }
         if let problem = sampling.problem { throw CLIError(problem) }
         guard !prompt.isEmpty else { throw CLIError("--prompt is empty") }
+        guard !(f32 && int8Activations) else { throw CLIError("--f32 and --int8-activations exclude each other") }
+        let weights: TextGenerator.Weights = f32 ? .float32 : int8Activations ? .quantizedInt8Activations : .quantized
         let generator: TextGenerator
-        do { generator = try TextGenerator(url: URL(fileURLWithPath: model)) } catch {
+        do { generator = try TextGenerator(url: URL(fileURLWithPath: model), weights: weights) } catch {
             throw CLIError("cannot load --model \(model): \(error)")
         }
         let result: TextGenerator.Result

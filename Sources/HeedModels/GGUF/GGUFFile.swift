@@ -175,6 +175,11 @@ public final class GGUFFile: Sendable {
         return Tensor(shape: [rows.count, info.rowLength], unsafeUninitializedFill: { out in info.type.dequantize(source, into: out) })
     }
 
+    /// The stored bytes of tensor `name`, valid for as long as this file
+    /// object lives (the mapping is released in its deinit): for kernels that
+    /// read quantised blocks in place (``QuantizedLlama``).
+    func storedBytes(_ name: String) throws(GGUFError) -> UnsafeRawBufferPointer { bytes(of: try info(name)) }
+
     private func bytes(of info: GGUFTensorInfo) -> UnsafeRawBufferPointer {
         // Validated when the file was opened: dataOffset + offset + byteCount ≤ file size.
         let start = dataOffset + Int(info.offset)

@@ -5,6 +5,10 @@ import HeedTensor
 /// Text generation with a Llama model and its byte-level BPE tokenizer: the
 /// prompt is processed in one batch, then one token per step with a KV cache.
 ///
+/// By default the model is a ``QuantizedLlama`` (weights read in place from
+/// their GGUF blocks, f32 activations); `weights: .float32` loads HeedNN's
+/// ``LlamaModel`` instead, every weight dequantised to f32 (the reference path).
+///
 /// ```swift
 /// let generator = try TextGenerator(url: URL(fileURLWithPath: "models/SmolLM2-135M-Instruct.Q4_1.gguf"))
 /// let result = try generator.generate(prompt: "Once upon a time, there was a little", maxTokens: 24) { piece in
@@ -13,8 +17,8 @@ import HeedTensor
 /// }
 /// ```
 public final class TextGenerator {
-    /// The model (f32 weights).
-    public let model: LlamaModel
+    /// The model.
+    public let model: any CausalLanguageModel
     /// The tokenizer from the same file.
     public let tokenizer: BPETokenizer
     /// The id that ends generation (`tokenizer.ggml.eos_token_id`).
@@ -23,10 +27,23 @@ public final class TextGenerator {
     public var defaultSystemMessage: String? = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
     /// Wraps a loaded model and tokenizer.
-    public init(model: LlamaModel, tokenizer: BPETokenizer) {
+    public init(model: any CausalLanguageModel, tokenizer: BPETokenizer) {
         self.model = model
         self.tokenizer = tokenizer
         self.endOfSequenceID = tokenizer.eosTokenID
+    }
+
+    /// How the weights of a GGUF model are held.
+    public enum Weights: Sendable {
+        /// As stored: Q4_0/Q4_1/Q8_0 blocks read in place by the block kernels
+        /// (``QuantizedLlama``); memory near the file size.
+        case quantized
+        /// As `.quantized`, with decoding steps quantising activations to
+        /// 8-bit blocks too (``QuantizedLlama/ActivationPrecision/int8``, as
+        /// llama.cpp does): faster, not exact.
+        case quantizedInt8Activations
+        /// Dequantised to f32 at load (HeedNN's ``LlamaModel``, the reference path).
+        case float32
     }
 
     /// Loads model and tokenizer from one GGUF file.
@@ -34,10 +51,18 @@ public final class TextGenerator {
     /// - Throws: ``ModelLoadError`` (``ModelLoadError/gguf(_:)`` when the file
     ///   cannot be read; tokenizer problems as
     ///   ``ModelLoadError/invalidConfiguration(_:)``).
-    public convenience init(url: URL) throws(ModelLoadError) {
+    public convenience init(url: URL, weights: Weights = .quantized) throws(ModelLoadError) {
         let file: GGUFFile
         do { file = try GGUFFile(url: url) } catch { throw .gguf(error) }
-        let model = try LlamaModel(gguf: file)
+        let model: any CausalLanguageModel
+        switch weights {
+        case .quantized: model = try QuantizedLlama(gguf: file)
+        case .quantizedInt8Activations:
+            var quantized = try QuantizedLlama(gguf: file)
+            quantized.activations = .int8
+            model = quantized
+        case .float32: model = try LlamaModel(gguf: file)
+        }
         let tokenizer: BPETokenizer
         do { tokenizer = try BPETokenizer(gguf: file) } catch { throw .invalidConfiguration("tokenizer: \(error)") }
         guard tokenizer.vocabularySize <= model.configuration.vocabularySize else {
@@ -108,6 +133,11 @@ public final class TextGenerator {
     @discardableResult
     public func generate(promptIDs: [Int], maxTokens: Int, sampling: Sampling = .greedy,
                          onToken: (Piece) -> Bool = { _ in true }) throws(GenerationError) -> Result {
+        try generate(model, promptIDs: promptIDs, maxTokens: maxTokens, sampling: sampling, onToken: onToken)
+    }
+
+    private func generate<Model: CausalLanguageModel>(_ model: Model, promptIDs: [Int], maxTokens: Int, sampling: Sampling,
+                                                     onToken: (Piece) -> Bool) throws(GenerationError) -> Result {
         let c = model.configuration
         guard !promptIDs.isEmpty else { throw .emptyPrompt }
         guard maxTokens >= 0 else { throw .invalidParameter("maxTokens must be ≥ 0, got \(maxTokens)") }
@@ -119,15 +149,15 @@ public final class TextGenerator {
             throw .contextTooLong(prompt: promptIDs.count, maxTokens: maxTokens, context: c.contextLength)
         }
         var random = RandomGenerator(seed: sampling.seed)
-        var cache = LlamaModel.Cache(layers: model.blocks.count)
+        var cache = model.makeCache()
         var history = promptIDs, generated: [Int] = [], pendingBytes: [UInt8] = []
         let start = DispatchTime.now().uptimeNanoseconds
         var promptEnd = start
         var input = promptIDs
         while generated.count < maxTokens {
-            let logits = Tensor.withoutGrad { model.lastLogits(IndexTensor(input, shape: [1, input.count]), cache: &cache) }
+            let logits = model.nextTokenLogits(input, cache: &cache)
             if generated.isEmpty { promptEnd = DispatchTime.now().uptimeNanoseconds }
-            let id = sampling.next(logits: logits.scalars, history: history, generator: &random)
+            let id = sampling.next(logits: logits, history: history, generator: &random)
             generated.append(id)
             history.append(id)
             if id == endOfSequenceID { break }
