@@ -152,10 +152,10 @@ public struct QuantizedLlama: @unchecked Sendable {
         let (cosines, sines) = rotary.tables(positions: Array(cache.position ..< cache.position + n))
         let (cos, sin) = (cosines.scalars, sines.scalars)         // [n, D/2] each
         let int8 = activations == .int8
-        // Decoding steps use Heed's worker pool and single-threaded BLAS: OpenBLAS's
-        // own threads (started for sgemv past ~9k elements) would compete with it.
+        // Heed's pool shares out the cores, BLAS runs single-threaded inside it:
+        // OpenBLAS's own workers, spin-yielding between calls, would compete with the pool.
         let blasThreads = heed_blas_get_threads()
-        if n <= QuantizedMatrix.directTokenLimit { heed_blas_set_threads(1) }
+        heed_blas_set_threads(1)
         defer { heed_blas_set_threads(blasThreads) }
 
         x.withUnsafeMutableBufferPointer { x in
@@ -296,9 +296,6 @@ public struct QuantizedLlama: @unchecked Sendable {
                         }
                         let chunk = 64
                         let chunks = (n + chunk - 1) / chunk, items = h * chunks
-                        let blasThreads = heed_blas_get_threads()
-                        heed_blas_set_threads(1)
-                        defer { heed_blas_set_threads(blasThreads) }
                         // One chunk per (head, 64-query block); later blocks see more keys.
                         parallelRegion(chunks: items) { item, _ in
                             withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk * total) { scores in

@@ -14,6 +14,9 @@ import HeedTensor
 /// - longer (prompts): panels of ``panelRows`` rows dequantised into a scratch
 ///   buffer and multiplied with `cblas_sgemm` — the dequantisation is paid
 ///   once per panel for all n tokens, and sgemm's speed does the rest.
+///
+/// BLAS runs single-threaded (``QuantizedLlama`` sets it for its forward
+/// pass); the cores are shared out by Heed's pool (heed_parallel.h).
 struct QuantizedMatrix: @unchecked Sendable {
     // @unchecked: the storage is read-only after init (mapped file bytes or a
     // dequantised copy), and `owner` keeps it alive; every multiply writes
@@ -121,23 +124,28 @@ struct QuantizedMatrix: @unchecked Sendable {
         }
     }
 
-    /// The prompt path: dequantise ``panelRows`` rows, sgemm them against all n tokens.
+    /// The prompt path: each core takes an equal share of the rows and, panel
+    /// by panel (``panelRows`` rows), dequantises them and multiplies them with
+    /// all n tokens in a single-threaded sgemm.
     private func panels(_ type: heed_quant_type, _ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int,
                         _ y: UnsafeMutablePointer<Float>) {
-        let panel = Swift.min(rows, Self.panelRows)
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: panel * columns) { scratch in
-            let s = scratch.baseAddress!
-            var start = 0
-            while start < rows {
-                let count = Swift.min(panel, rows - start)
-                heed_quant_dequantize_f32(type, w, Int64(columns), Int64(start), Int64(start + count), s)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(count), Int32(columns),
-                            1, x, Int32(columns), s, Int32(columns), 0, y + start, Int32(rows))
-                start += count
+        let (rows, columns) = (self.rows, self.columns)
+        parallelRegion(chunks: Int(heed_parallel_max_workers())) { chunk, chunks in
+            let (first, last) = (rows * chunk / chunks, rows * (chunk + 1) / chunks)
+            guard first < last else { return }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: Swift.min(Self.panelRows, last - first) * columns) { scratch in
+                let s = scratch.baseAddress!
+                var start = first
+                while start < last {
+                    let count = Swift.min(Self.panelRows, last - start)
+                    heed_quant_dequantize_f32(type, w, Int64(columns), Int64(start), Int64(start + count), s)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(count), Int32(columns),
+                                1, x, Int32(columns), s, Int32(columns), 0, y + start, Int32(rows))
+                    start += count
+                }
             }
         }
     }
-
 }
 
 /// An f32 buffer owned by a class, for dequantised copies.
