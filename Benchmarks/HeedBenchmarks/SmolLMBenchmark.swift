@@ -29,7 +29,7 @@ func runSmolLMBenchmark() {
 /// Measures one path; returns its greedy ids (for the drift comparison).
 @discardableResult
 private func benchmarkSmolLM(path: String, name: String, weights: TextGenerator.Weights) -> [Int] {
-    print("\nSmolLM2-135M-Instruct (\(path)), \(name) weights")
+    print("\nSmolLM2-135M-Instruct (\(path)), \(name) path")
     let loadStart = DispatchTime.now().uptimeNanoseconds
     let generator: TextGenerator
     do { generator = try TextGenerator(url: URL(fileURLWithPath: path), weights: weights) } catch {
