@@ -19,11 +19,14 @@ final class TensorStorage {
     /// Why: glibc serves blocks above 32 MiB with a fresh mmap every time, so
     /// each new large tensor page-faults once per 4 KiB page. Measured here
     /// (BENCHMARKS.md), allocating and writing 64 MiB took 44 ms with malloc,
-    /// 7.6 ms with huge pages and 4.1 ms in memory already mapped. Below
-    /// 32 MiB glibc reuses freed heap memory, which beats fresh huge pages
-    /// (4 MiB: 0.06 ms with malloc, 0.2 ms with huge pages), so the threshold
-    /// sits at glibc's mmap ceiling.
-    static let hugePageThresholdBytes = 32 << 20
+    /// 7.6 ms with huge pages and 4.1 ms in memory already mapped. Between
+    /// 8 and 32 MiB glibc's heap did not reuse freed blocks in practice either:
+    /// elu linear attention at L = 8192 (16 MiB tensors) took 52 ms with a
+    /// 32 MiB threshold and 22–25 ms with this one — the per-position cost of
+    /// L = 16384. Small tensors keep malloc, which reuses them (4 MiB: 0.06 ms
+    /// against 0.2 ms for fresh huge pages; with a 2 MiB threshold MiniLM,
+    /// whose tensors are 1.5–7 MiB, fell from ≈ 140 to ≈ 100 sentences/s).
+    static let hugePageThresholdBytes = 8 << 20
 
     /// Allocates `count` floats, uninitialised: the caller writes every element.
     init(uninitializedCount count: Int) {
