@@ -35,6 +35,24 @@ final class SmolLMLoaderTests: XCTestCase {
         return try GGUFFile(data: Data(writer.bytes()))
     }
 
+    /// QuantizedLlama on F32 weights (the sgemm path for every product, split
+    /// over the cores) and the file's Q/K row order with adjacent-pair rotary:
+    /// the same logits as LlamaModel, which unpermutes the rows, for a
+    /// 12-token prompt (past the 8-token direct limit) and cached steps.
+    func testQuantizedLlamaOnFloatWeightsMatchesReference() throws {
+        let file = try tinyFile()
+        let reference = try LlamaModel(gguf: file), fast = try QuantizedLlama(gguf: file)
+        let ids = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7]
+        var referenceCache = reference.makeCache(), fastCache = fast.makeCache()
+        assertClose(fast.nextTokenLogits(Array(ids.prefix(12)), cache: &fastCache),
+                    reference.nextTokenLogits(Array(ids.prefix(12)), cache: &referenceCache), rtol: 1e-5, atol: 1e-5)
+        for id in ids.dropFirst(12) {
+            assertClose(fast.nextTokenLogits([id], cache: &fastCache), reference.nextTokenLogits([id], cache: &referenceCache),
+                        rtol: 1e-5, atol: 1e-5)
+        }
+        XCTAssertEqual(fastCache.position, ids.count)
+    }
+
     func testTinyModelLoadsAndDecodesWithCache() throws {
         let model = try LlamaModel(gguf: tinyFile())
         XCTAssertEqual(model.configuration.vocabularySize, 16)

@@ -87,8 +87,14 @@ struct QuantizedMatrix: @unchecked Sendable {
         for (matrix, x, y) in products {
             switch matrix.storage {
             case .floats(let w):
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(matrix.rows), Int32(matrix.columns),
-                            1, x, Int32(matrix.columns), w, Int32(matrix.columns), 0, y, Int32(matrix.rows))
+                // Each core a share of W's rows (BLAS itself runs single-threaded).
+                let (rows, columns) = (matrix.rows, matrix.columns)
+                parallelRegion(chunks: Int(heed_parallel_max_workers())) { chunk, chunks in
+                    let (first, last) = (rows * chunk / chunks, rows * (chunk + 1) / chunks)
+                    guard first < last else { return }
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(last - first), Int32(columns),
+                                1, x, Int32(columns), w + first * columns, Int32(columns), 0, y + first, Int32(rows))
+                }
             case .blocks(let type, let w):
                 if n <= directTokenLimit { direct.append((matrix, x, y)) } else { matrix.panels(type, w, x, n, y) }
             }
