@@ -88,6 +88,21 @@ struct BenchAttention: ParsableCommand {
                        + "B=\(shape.batch) H=\(shape.heads) D=\(shape.headDimension), median of \(shape.repeats) after \(shape.warmup) warm-up, "
                        + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
         var skipped: [Int] = []
+        // Process warm-up: every configuration once, untimed, at the first length, so that the
+        // process's one-time costs (worker threads, first page faults) fall on no measurement —
+        // they fell on the first configuration (L=512 non-causal forward: 6–10 ms when measured
+        // first, 4–5 ms after the others). compare_pytorch.py's PyTorch side is one warm process.
+        if shape.warmup > 0, let first = lengths.first(where: { !Self.runsDense(engine, length: $0) || $0 <= 4096 }) {
+            var once = shape
+            (once.warmup, once.repeats) = (0, 1)
+            for causal in [false, true] {
+                var attention = Attention(pattern: causal ? .causal() : .full)
+                attention.engine = engine
+                for pass in BenchPass.allCases {
+                    _ = timePass(pass, shape: once, length: first) { attention(query: $0, key: $1, value: $2).output }
+                }
+            }
+        }
         for length in lengths {
             let scoreBytes = Double(shape.batch) * Double(shape.heads) * Double(length) * Double(length) * 4
             if Self.runsDense(engine, length: length), scoreBytes > Double(denseLimitMebibytes) * 1_048_576 {
