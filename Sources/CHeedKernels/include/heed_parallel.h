@@ -23,7 +23,8 @@ typedef void (*heed_parallel_body)(void *context, int64_t chunk, int64_t chunks)
 /// Runs body(context, c, chunks) once for every c in 0 ..< chunks, on the
 /// calling thread and the pool's, and returns when all have finished. Regions
 /// from different threads are serialised; a body that starts a region runs
-/// that region inline.
+/// that region inline. A body must not wait for another thread that starts a
+/// region (that thread would wait for this region to end: a deadlock).
 void heed_parallel_run(heed_parallel_body body, void *context, int64_t chunks);
 
 /// The CPUs this process may run on (sched_getaffinity where available), at
