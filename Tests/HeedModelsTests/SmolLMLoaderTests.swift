@@ -90,6 +90,19 @@ final class SmolLMLoaderTests: XCTestCase {
         XCTAssertThrowsError(try TextGenerator(url: URL(fileURLWithPath: "/nonexistent.gguf"))) {
             guard case .gguf(.io)? = $0 as? ModelLoadError else { return XCTFail("\($0)") }
         }
+        // The quantised path checks the same things with the same errors.
+        XCTAssertThrowsError(try QuantizedLlama(gguf: tinyFile(metadata: ["general.architecture": .string("gpt2")]))) {
+            XCTAssertEqual($0 as? ModelLoadError, .unsupportedArchitecture("gpt2", expected: "llama"))
+        }
+        XCTAssertThrowsError(try QuantizedLlama(gguf: tinyFile(dropping: "blk.0.ffn_up.weight"))) {
+            XCTAssertEqual($0 as? ModelLoadError, .missingTensor("blk.0.ffn_up.weight"))
+        }
+        XCTAssertThrowsError(try QuantizedLlama(gguf: tinyFile(dropping: "output_norm.weight"))) {
+            XCTAssertEqual($0 as? ModelLoadError, .missingTensor("output_norm.weight"))
+        }
+        XCTAssertThrowsError(try QuantizedLlama(gguf: tinyFile(metadata: ["llama.feed_forward_length": .uint32(10)]))) {
+            XCTAssertEqual($0 as? ModelLoadError, .tensorShape(name: "blk.0.ffn_gate.weight", found: [12, 8], expected: [10, 8]))
+        }
     }
 
     /// llama.cpp's `permute` (convert_hf_to_gguf.py), written out, then undone.
