@@ -90,12 +90,7 @@ extension LlamaModel {
     public init(gguf file: GGUFFile) throws(ModelLoadError) {
         let c = try LlamaConfiguration(gguf: file)
         let (e, f, d) = (c.hiddenSize, c.intermediateSize, c.headDimension)
-        func load(_ name: String, _ shape: [Int]) throws(ModelLoadError) -> Tensor {
-            guard let info = try? file.info(name) else { throw .missingTensor(name) }
-            guard info.shape == shape else { throw .tensorShape(name: name, found: info.shape, expected: shape) }
-            guard info.type.canDequantize else { throw .unsupportedTensorType(name: name, type: "\(info.type)") }
-            do { return try file.tensor(name) } catch { throw .gguf(error) }
-        }
+        func load(_ name: String, _ shape: [Int]) throws(ModelLoadError) -> Tensor { try file.modelTensor(name, shape: shape) }
         var blocks: [LlamaBlock] = []
         for layer in 0 ..< c.layers {
             let p = "blk.\(layer)."
@@ -151,5 +146,25 @@ extension LlamaModel {
                 }
             }
         })
+    }
+}
+
+extension GGUFFile {
+    /// The info of tensor `name`, checked for a model loader: present, of
+    /// `shape`, and of a type Heed can read.
+    ///
+    /// - Throws: ``ModelLoadError/missingTensor(_:)``, ``ModelLoadError/tensorShape(name:found:expected:)``
+    ///   or ``ModelLoadError/unsupportedTensorType(name:type:)``.
+    func modelTensorInfo(_ name: String, shape: [Int]) throws(ModelLoadError) -> GGUFTensorInfo {
+        guard let info = try? info(name) else { throw .missingTensor(name) }
+        guard info.shape == shape else { throw .tensorShape(name: name, found: info.shape, expected: shape) }
+        guard info.type.canDequantize else { throw .unsupportedTensorType(name: name, type: "\(info.type)") }
+        return info
+    }
+
+    /// Tensor `name` dequantised to f32, after ``modelTensorInfo(_:shape:)``'s checks.
+    func modelTensor(_ name: String, shape: [Int]) throws(ModelLoadError) -> Tensor {
+        _ = try modelTensorInfo(name, shape: shape)
+        do { return try tensor(name) } catch { throw .gguf(error) }
     }
 }

@@ -101,12 +101,7 @@ public struct QuantizedLlama: @unchecked Sendable {
     public init(gguf file: GGUFFile) throws(ModelLoadError) {
         let c = try LlamaConfiguration(gguf: file)
         let (e, f, d) = (c.hiddenSize, c.intermediateSize, c.headDimension)
-        func vector(_ name: String) throws(ModelLoadError) -> [Float] {
-            guard let info = try? file.info(name) else { throw .missingTensor(name) }
-            guard info.shape == [e] else { throw .tensorShape(name: name, found: info.shape, expected: [e]) }
-            guard info.type.canDequantize else { throw .unsupportedTensorType(name: name, type: "\(info.type)") }
-            do { return try file.tensor(name).scalars } catch { throw .gguf(error) }
-        }
+        func vector(_ name: String) throws(ModelLoadError) -> [Float] { try file.modelTensor(name, shape: [e]).scalars }
         func matrix(_ name: String, _ rows: Int, _ columns: Int) throws(ModelLoadError) -> QuantizedMatrix {
             try QuantizedMatrix(file, name, rows: rows, columns: columns)
         }

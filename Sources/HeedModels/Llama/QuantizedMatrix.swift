@@ -41,8 +41,7 @@ struct QuantizedMatrix: @unchecked Sendable {
 
     /// Tensor `name` of `file`, shape [rows, columns].
     init(_ file: GGUFFile, _ name: String, rows: Int, columns: Int) throws(ModelLoadError) {
-        guard let info = try? file.info(name) else { throw .missingTensor(name) }
-        guard info.shape == [rows, columns] else { throw .tensorShape(name: name, found: info.shape, expected: [rows, columns]) }
+        let info = try file.modelTensorInfo(name, shape: [rows, columns])
         self.rows = rows
         self.columns = columns
         let bytes: UnsafeRawBufferPointer
@@ -52,13 +51,15 @@ struct QuantizedMatrix: @unchecked Sendable {
             storage = .blocks(heed_quant_type(rawValue: UInt32(info.type.rawValue)), bytes.baseAddress!)
             owner = file
         default:
-            guard info.type.canDequantize else { throw .unsupportedTensorType(name: name, type: "\(info.type)") }
             let copy = FloatBox(count: rows * columns)
             info.type.dequantize(bytes, into: copy.buffer)
             storage = .floats(UnsafePointer(copy.buffer.baseAddress!))
             owner = copy
         }
     }
+
+    /// Chunk `chunk` of `chunks` equal shares of W's rows.
+    func rowShare(_ chunk: Int, of chunks: Int) -> Range<Int> { (rows * chunk / chunks) ..< (rows * (chunk + 1) / chunks) }
 
     /// Row r of W in f32 into `out[0 ..< columns]` (an embedding lookup).
     func row(_ r: Int, into out: UnsafeMutablePointer<Float>) {
@@ -90,41 +91,37 @@ struct QuantizedMatrix: @unchecked Sendable {
                 // Each core a share of W's rows (BLAS itself runs single-threaded).
                 let (rows, columns) = (matrix.rows, matrix.columns)
                 parallelRegion(chunks: Int(heed_parallel_max_workers())) { chunk, chunks in
-                    let (first, last) = (rows * chunk / chunks, rows * (chunk + 1) / chunks)
-                    guard first < last else { return }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(last - first), Int32(columns),
-                                1, x, Int32(columns), w + first * columns, Int32(columns), 0, y + first, Int32(rows))
+                    let share = matrix.rowShare(chunk, of: chunks)
+                    guard !share.isEmpty else { return }
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(share.count), Int32(columns),
+                                1, x, Int32(columns), w + share.lowerBound * columns, Int32(columns), 0, y + share.lowerBound, Int32(rows))
                 }
             case .blocks(let type, let w):
                 if n <= directTokenLimit { direct.append((matrix, x, y)) } else { matrix.panels(type, w, x, n, y) }
             }
         }
         guard !direct.isEmpty else { return }
-        guard int8Activations else {
-            parallelRegion { chunk, chunks in
-                for (matrix, x, y) in direct {
-                    guard case .blocks(let type, let w) = matrix.storage else { continue }
-                    let start = matrix.rows * chunk / chunks, end = matrix.rows * (chunk + 1) / chunks
-                    heed_quant_matmul_f32(type, w, Int64(matrix.columns), Int64(start), Int64(end), x, Int64(n), y, Int64(matrix.rows))
-                }
-            }
-            return
-        }
-        // Quantise each distinct input once.
+        // With int8 activations: each distinct input quantised once.
         var inputs: [UnsafePointer<Float>] = [], quantized: [[heed_q8_block]] = []
-        for (matrix, x, _) in direct where !inputs.contains(x) {
-            var blocks = [heed_q8_block](repeating: heed_q8_block(), count: n * matrix.columns / 32)
-            heed_quant_activations_q8(x, Int64(n), Int64(matrix.columns), &blocks)
-            inputs.append(x)
-            quantized.append(blocks)
+        if int8Activations {
+            for (matrix, x, _) in direct where !inputs.contains(x) {
+                var blocks = [heed_q8_block](repeating: heed_q8_block(), count: n * matrix.columns / 32)
+                heed_quant_activations_q8(x, Int64(n), Int64(matrix.columns), &blocks)
+                inputs.append(x)
+                quantized.append(blocks)
+            }
         }
         parallelRegion { chunk, chunks in
             for (matrix, x, y) in direct {
                 guard case .blocks(let type, let w) = matrix.storage else { continue }
-                let start = matrix.rows * chunk / chunks, end = matrix.rows * (chunk + 1) / chunks
-                quantized[inputs.firstIndex(of: x)!].withUnsafeBufferPointer { blocks in
-                    heed_quant_matmul_q8(type, w, Int64(matrix.columns), Int64(start), Int64(end), blocks.baseAddress!, Int64(n),
-                                         y, Int64(matrix.rows))
+                let share = matrix.rowShare(chunk, of: chunks)
+                let (columns, start, end) = (Int64(matrix.columns), Int64(share.lowerBound), Int64(share.upperBound))
+                if let input = inputs.firstIndex(of: x) {
+                    quantized[input].withUnsafeBufferPointer { blocks in
+                        heed_quant_matmul_q8(type, w, columns, start, end, blocks.baseAddress!, Int64(n), y, Int64(matrix.rows))
+                    }
+                } else {
+                    heed_quant_matmul_f32(type, w, columns, start, end, x, Int64(n), y, Int64(matrix.rows))
                 }
             }
         }
@@ -137,8 +134,9 @@ struct QuantizedMatrix: @unchecked Sendable {
                         _ y: UnsafeMutablePointer<Float>) {
         let (rows, columns) = (self.rows, self.columns)
         parallelRegion(chunks: Int(heed_parallel_max_workers())) { chunk, chunks in
-            let (first, last) = (rows * chunk / chunks, rows * (chunk + 1) / chunks)
-            guard first < last else { return }
+            let share = rowShare(chunk, of: chunks)
+            guard !share.isEmpty else { return }
+            let (first, last) = (share.lowerBound, share.upperBound)
             withUnsafeTemporaryAllocation(of: Float.self, capacity: Swift.min(Self.panelRows, last - first) * columns) { scratch in
                 let s = scratch.baseAddress!
                 var start = first
