@@ -48,4 +48,8 @@ void heed_accumulate_f32(heed_reduce_op op, float *acc, const float *x, int64_t 
 void heed_softmax_rows_f32(const float *x, float *out, int64_t rows, int64_t cols) { active()->softmax_rows(x, out, rows, cols); }
 void heed_log_softmax_rows_f32(const float *x, float *out, int64_t rows, int64_t cols) { active()->log_softmax_rows(x, out, rows, cols); }
 void heed_affine_f32(const float *x, float scale, float shift, float *out, int64_t n) { active()->affine(x, scale, shift, out, n); }
+void heed_layer_norm_rows_f32(const float *x, float *out, int64_t rows, int64_t cols, const float *weight,
+                              const float *bias, float epsilon) {
+    active()->layer_norm_rows(x, out, rows, cols, weight, bias, epsilon);
+}
 void heed_fill_f32(float *out, float value, int64_t n) { for (int64_t i = 0; i < n; i++) out[i] = value; }

@@ -342,9 +342,50 @@ HEED_AVX2 static void avx2_affine(const float *x, float scale, float shift, floa
     HEED_MAP(_mm256_add_ps(_mm256_mul_ps(v, s), t));
 }
 
+// MARK: Layer normalisation
+
+/// As portable_layer_norm_rows: the same lane-wise sums (bit-identical mean
+/// and variance), then (x − μ)·inverse·weight + bias with the same roundings
+/// (multiplies and adds unfused).
+HEED_AVX2 static void avx2_layer_norm_rows(const float *x, float *out, int64_t rows, int64_t cols, const float *weight,
+                                           const float *bias, float epsilon) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = out + r * cols;
+        const float mean = sum_run(xr, cols) / (float)cols;
+        const __m256 vmean = _mm256_set1_ps(mean);
+        __m256 acc = _mm256_setzero_ps();
+        int64_t c = 0;
+        for (; c + 8 <= cols; c += 8) {
+            const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(xr + c), vmean);
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(d, d));
+        }
+        if (c < cols) {
+            const __m256i mask = tail_mask(cols - c);
+            const __m256 d = _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(xr + c, mask), vmean), _mm256_castsi256_ps(mask));
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(d, d));
+        }
+        const float inverse = 1.0f / sqrtf(hsum_pairwise(acc) / (float)cols + epsilon);
+        const __m256 vinverse = _mm256_set1_ps(inverse);
+        for (c = 0; c + 8 <= cols; c += 8) {
+            __m256 y = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + c), vmean), vinverse);
+            if (weight) y = _mm256_mul_ps(y, _mm256_loadu_ps(weight + c));
+            if (bias) y = _mm256_add_ps(y, _mm256_loadu_ps(bias + c));
+            _mm256_storeu_ps(yr + c, y);
+        }
+        if (c < cols) {
+            const __m256i mask = tail_mask(cols - c);
+            __m256 y = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(xr + c, mask), vmean), vinverse);
+            if (weight) y = _mm256_mul_ps(y, _mm256_maskload_ps(weight + c, mask));
+            if (bias) y = _mm256_add_ps(y, _mm256_maskload_ps(bias + c, mask));
+            _mm256_maskstore_ps(yr + c, mask, y);
+        }
+    }
+}
+
 const heed_kernel_table heed_avx2_kernels = {
     avx2_binary, avx2_unary, avx2_reduce, avx2_accumulate,
-    avx2_softmax_rows, avx2_log_softmax_rows, avx2_affine, "avx2+fma",
+    avx2_softmax_rows, avx2_log_softmax_rows, avx2_affine, avx2_layer_norm_rows, "avx2+fma",
 };
 
 #endif

@@ -12,6 +12,7 @@ typedef struct heed_kernel_table {
     void (*softmax_rows)(const float *, float *, int64_t, int64_t);
     void (*log_softmax_rows)(const float *, float *, int64_t, int64_t);
     void (*affine)(const float *, float, float, float *, int64_t);
+    void (*layer_norm_rows)(const float *, float *, int64_t, int64_t, const float *, const float *, float);
     const char *name;
 } heed_kernel_table;
 

@@ -162,7 +162,30 @@ static void portable_affine(const float *x, float scale, float shift, float *out
     for (int64_t i = 0; i < n; i++) out[i] = scale * x[i] + shift;
 }
 
+static void portable_layer_norm_rows(const float *x, float *out, int64_t rows, int64_t cols, const float *weight,
+                                     const float *bias, float epsilon) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = out + r * cols;
+        const float mean = portable_reduce(HEED_REDUCE_SUM, xr, cols) / (float)cols;
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};                 // Σ (x − μ)², summed as portable_reduce does
+        int64_t c = 0;
+        for (; c + 8 <= cols; c += 8) {
+            for (int k = 0; k < 8; k++) acc[k] += (xr[c + k] - mean) * (xr[c + k] - mean);
+        }
+        for (; c < cols; c++) acc[c & 7] += (xr[c] - mean) * (xr[c] - mean);
+        const float variance = (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) / (float)cols;
+        const float inverse = 1.0f / sqrtf(variance + epsilon);
+        for (c = 0; c < cols; c++) {
+            float y = (xr[c] - mean) * inverse;
+            if (weight) y *= weight[c];
+            if (bias) y += bias[c];
+            yr[c] = y;
+        }
+    }
+}
+
 const heed_kernel_table heed_portable_kernels = {
     portable_binary, portable_unary, portable_reduce, portable_accumulate,
-    portable_softmax_rows, portable_log_softmax_rows, portable_affine, "portable",
+    portable_softmax_rows, portable_log_softmax_rows, portable_affine, portable_layer_norm_rows, "portable",
 };

@@ -83,6 +83,21 @@ final class MiniLMTests: XCTestCase {
         XCTAssertEqual(try embedder.embed([], batchSize: 4), [])
     }
 
+    /// The fast engine (the default, BERTInference over the cores) and the
+    /// reference (BERTModel, batch by batch) agree on the real model.
+    func testFastEngineEqualsReference() throws {
+        var embedder = try embedder()
+        let expected = try loadJSONFixture("minilm_expected.json", as: Expected.self)
+        let texts = Array(expected.inputs.prefix(10))
+        XCTAssertEqual(embedder.engine, .fast)
+        let fast = try embedder.embed(texts, batchSize: 4)
+        embedder.engine = .reference
+        let reference = try embedder.embed(texts, batchSize: 4)
+        for (index, (a, b)) in zip(fast, reference).enumerated() {
+            assertClose(a, b, rtol: 0, atol: 2e-6, "text \(index)")
+        }
+    }
+
     func cosine(_ a: [Float], _ b: [Float]) -> Float {
         var (dot, na, nb) = (Float(0), Float(0), Float(0))
         for (x, y) in zip(a, b) { dot += x * y; na += x * x; nb += y * y }

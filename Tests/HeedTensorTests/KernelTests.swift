@@ -229,6 +229,42 @@ final class KernelTests: XCTestCase {
     /// (n − 1)·2^−24 with one sequential accumulator (portable). On random rows
     /// both stay near the random-walk size √n·2^−24: rtol 2e-6 for AVX2 and
     /// 1e-5 for portable hold at 1025 columns.
+    /// heed_layer_norm_rows_f32: AVX2 and portable bit for bit, both against a
+    /// double-precision layer norm, with and without weight/bias, in place.
+    func testLayerNormRows() {
+        for cols in Self.lengths where cols > 0 {
+            let rows = 3
+            var x = Tensor.randomNormal([rows, cols], std: 3, seed: 900 + UInt64(cols)).scalars
+            for c in 0..<cols { x[cols + c] = 1e4 + x[cols + c] }              // row 1: a large mean
+            for c in 0..<cols { x[2 * cols + c] = 0.25 }                       // row 2: constant (σ² = 0 → ε)
+            let weight = Tensor.randomNormal([cols], seed: 901).scalars, bias = Tensor.randomNormal([cols], seed: 902).scalars
+            for affine in [false, true] {
+                func run() -> [Float] {
+                    var out = x
+                    out.withUnsafeMutableBufferPointer { o in
+                        heed_layer_norm_rows_f32(o.baseAddress, o.baseAddress, Int64(rows), Int64(cols),
+                                                 affine ? weight : nil, affine ? bias : nil, 1e-5)   // in place
+                    }
+                    return out
+                }
+                let (fast, portable) = bothPaths(run)
+                XCTAssertEqual(fast.map(\.bitPattern), portable.map(\.bitPattern), "avx2 vs portable, cols = \(cols)")
+                for r in 0..<rows {
+                    let row = x[(r * cols)..<((r + 1) * cols)].map(Double.init)
+                    let mean = row.reduce(0, +) / Double(cols)
+                    let variance = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(cols)
+                    let expected = row.indices.map { c -> Float in
+                        let y = (row[c] - mean) / (variance + 1e-5).squareRoot()
+                        return Float(affine ? y * Double(weight[c]) + Double(bias[c]) : y)
+                    }
+                    // Row 1's f32 inputs near 1e4 carry absolute error ~5e-4 into x − μ.
+                    assertClose(Array(fast[(r * cols)..<((r + 1) * cols)]), expected, rtol: 1e-4, atol: r == 1 ? 2e-3 : 2e-5,
+                                "row \(r), cols = \(cols), affine \(affine)")
+                }
+            }
+        }
+    }
+
     func testSoftmaxAndLogSoftmaxRows() {
         for cols in Self.lengths where cols > 0 {
             let rows = 6

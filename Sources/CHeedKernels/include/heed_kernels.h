@@ -82,6 +82,15 @@ void heed_softmax_rows_f32(const float *x, float *out, int64_t rows, int64_t col
 /// Stable log-softmax of each row; an all -inf row gives all -inf.
 void heed_log_softmax_rows_f32(const float *x, float *out, int64_t rows, int64_t cols);
 
+/// Layer normalisation of each row of a [rows, cols] matrix (Ba et al., 2016),
+/// in the order of HeedTensor's composed `layerNorm`:
+///
+///     μ = Σ x / cols;  σ² = Σ (x − μ)² / cols;  out = (x − μ) · rsqrt(σ² + ε) · weight + bias
+///
+/// `weight` and `bias` ([cols]) may be NULL (1 and 0). `out` may equal `x`.
+void heed_layer_norm_rows_f32(const float *x, float *out, int64_t rows, int64_t cols, const float *weight,
+                              const float *bias, float epsilon);
+
 /// out[i] = scale * x[i] + shift (used by mean, dropout, normalisation).
 void heed_affine_f32(const float *x, float scale, float shift, float *out, int64_t n);
 

@@ -1,3 +1,5 @@
+import CBLAS
+import CHeedKernels
 import Foundation
 import HeedAttention
 import HeedNN
@@ -31,8 +33,22 @@ public struct SentenceEmbedder {
         case cls
     }
 
+    /// Which implementation of the encoder computes embeddings.
+    public enum Engine: Sendable, Equatable {
+        /// ``BERTInference``: packed unpadded sequences, fused products, batches
+        /// spread over the cores (the default).
+        case fast
+        /// ``BERTModel``: the composed, differentiable reference, batch by batch.
+        case reference
+    }
+
     /// The encoder.
     public let model: BERTModel
+    /// The encoder's fast path, on the same weights.
+    public let inference: BERTInference
+    /// Which of the two ``embed(_:batchSize:)`` runs; both give the same
+    /// embeddings up to rounding.
+    public var engine: Engine = .fast
     /// The tokenizer of `tokenizer.json`.
     public let tokenizer: WordPieceTokenizer
     /// Texts are cut to this many tokens, `[CLS]` and `[SEP]` included.
@@ -48,6 +64,7 @@ public struct SentenceEmbedder {
         precondition(maxSequenceLength >= 2 && maxSequenceLength <= model.configuration.maxPositions,
                      "SentenceEmbedder: maxSequenceLength \(maxSequenceLength) outside 2...\(model.configuration.maxPositions)")
         self.model = model
+        self.inference = BERTInference(model: model)
         self.tokenizer = tokenizer
         self.maxSequenceLength = maxSequenceLength
         self.pooling = pooling
@@ -154,24 +171,61 @@ public struct SentenceEmbedder {
     }
 
     /// One embedding per (unpadded) encoding, in order.
+    ///
+    /// The fast engine gives each core whole batches (BLAS single-threaded
+    /// inside), splitting the batches further when there are fewer than cores;
+    /// the reference runs the batches one after another.
     public func embed(encodings: [Encoding], batchSize: Int = 32) -> [[Float]] {
         precondition(batchSize >= 1, "SentenceEmbedder.embed: batchSize \(batchSize) < 1")
+        precondition(encodings.allSatisfy { $0.attentionMask.allSatisfy { $0 == 1 } },
+                     "SentenceEmbedder.embed: encodings must be unpadded")
         // Longest first, as sentence-transformers orders its batches.
         let order = encodings.indices.sorted { encodings[$0].count > encodings[$1].count }
+        var batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0 ..< min($0 + batchSize, order.count)]) }
         var result = [[Float]](repeating: [], count: encodings.count)
-        for start in stride(from: 0, to: order.count, by: batchSize) {
-            let batch = Array(order[start..<min(start + batchSize, order.count)])
-            let vectors = embedBatch(batch.map { encodings[$0] })
-            for (i, index) in batch.enumerated() { result[index] = vectors[i] }
+        guard engine == .fast else {
+            for batch in batches {
+                let vectors = embedBatch(batch.map { encodings[$0] })
+                for (i, index) in batch.enumerated() { result[index] = vectors[i] }
+            }
+            return result
+        }
+        let cores = Int(heed_parallel_max_workers())
+        if batches.count < cores && order.count > batches.count {
+            let units = min(cores, order.count)                     // near-equal shares, still longest first
+            batches = (0 ..< units).map { u in Array(order[u * order.count / units ..< (u + 1) * order.count / units]) }
+        }
+        let vectors = UnsafeMutableBufferPointer<[[Float]]>.allocate(capacity: batches.count)
+        vectors.initialize(repeating: [])
+        defer { vectors.deinitialize().deallocate() }
+        if batches.count == 1 {
+            vectors[0] = embedPacked(batches[0].map { encodings[$0] })      // BLAS keeps its threads
+        } else {
+            let blasThreads = heed_blas_get_threads()
+            heed_blas_set_threads(1)
+            defer { heed_blas_set_threads(blasThreads) }
+            parallelRegion(chunks: batches.count) { chunk, _ in
+                vectors[chunk] = embedPacked(batches[chunk].map { encodings[$0] })
+            }
+        }
+        for (batch, batchVectors) in zip(batches, vectors) {
+            for (i, index) in batch.enumerated() { result[index] = batchVectors[i] }
         }
         return result
     }
 
-    /// One forward pass over encodings padded to the longest.
+    /// One pass of the fast engine over encodings packed without padding.
+    func embedPacked(_ encodings: [Encoding]) -> [[Float]] {
+        let e = model.configuration.hiddenSize
+        let (states, offsets) = inference.hiddenStates(ids: encodings.map(\.ids), typeIds: encodings.map(\.typeIds))
+        return states.withUnsafeBufferPointer { h in
+            encodings.indices.map { s in pool(h.baseAddress! + offsets[s] * e, tokens: offsets[s + 1] - offsets[s]) }
+        }
+    }
+
+    /// One forward pass of the reference over encodings padded to the longest.
     func embedBatch(_ encodings: [Encoding]) -> [[Float]] {
         let (b, t, e) = (encodings.count, encodings.map(\.count).max() ?? 0, model.configuration.hiddenSize)
-        precondition(encodings.allSatisfy { $0.attentionMask.allSatisfy { $0 == 1 } },
-                     "SentenceEmbedder.embed: encodings must be unpadded")
         var ids = [Int](repeating: model.configuration.padTokenID, count: b * t)
         var typeIds = [Int](repeating: 0, count: b * t)
         for (row, encoding) in encodings.enumerated() {
@@ -183,25 +237,28 @@ public struct SentenceEmbedder {
             model(IndexTensor(ids, shape: [b, t]), typeIds: IndexTensor(typeIds, shape: [b, t]), lengths: lengths)   // [B, T, E]
         }
         return hidden.withUnsafeScalars { h in
-            (0..<b).map { row in
-                var pooled = [Float](repeating: 0, count: e)
-                let base = row * t * e
-                switch pooling {
-                case .mean:
-                    for token in 0..<lengths[row] {
-                        for d in 0..<e { pooled[d] += h[base + token * e + d] }
-                    }
-                    let count = Float(lengths[row])
-                    for d in 0..<e { pooled[d] /= count }
-                case .cls:
-                    for d in 0..<e { pooled[d] = h[base + d] }
-                }
-                if normalizes {
-                    let norm = max(pooled.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
-                    for d in 0..<e { pooled[d] /= norm }
-                }
-                return pooled
-            }
+            (0..<b).map { row in pool(h.baseAddress! + row * t * e, tokens: lengths[row]) }
         }
+    }
+
+    /// The embedding of one text from its token states [T, E] (real tokens only).
+    func pool(_ states: UnsafePointer<Float>, tokens: Int) -> [Float] {
+        let e = model.configuration.hiddenSize
+        var pooled = [Float](repeating: 0, count: e)
+        switch pooling {
+        case .mean:
+            for token in 0..<tokens {
+                for d in 0..<e { pooled[d] += states[token * e + d] }
+            }
+            let count = Float(tokens)
+            for d in 0..<e { pooled[d] /= count }
+        case .cls:
+            for d in 0..<e { pooled[d] = states[d] }
+        }
+        if normalizes {
+            let norm = max(pooled.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+            for d in 0..<e { pooled[d] /= norm }
+        }
+        return pooled
     }
 }

@@ -1,0 +1,245 @@
+import CBLAS
+import CHeedKernels
+import HeedAttention
+import HeedNN
+import HeedTensor
+
+// The fast inference path of a BERT encoder: the same encoder as HeedNN's
+// ``BERTModel`` (the reference path, composed of differentiable tensor ops),
+// computed on plain f32 buffers for inference only — as ``QuantizedLlama`` is
+// for ``LlamaModel``.
+//
+// The arithmetic is the reference's up to rounding; what changes is the work
+// around it:
+// - Sequences are packed back to back, without padding ("varlen"): the
+//   products run over the real tokens only, and each sequence attends over
+//   its own rows, so nothing needs a padding mask.
+// - Q, K and V come from one product with the three weights stacked ([3E, E]).
+// - Biases and residuals are written into the output before the product,
+//   which accumulates onto them (sgemm with β = 1) instead of a separate pass.
+// - LayerNorm and GELU run in place as single kernels (heed_kernels.h).
+// - Nothing is recorded for autodiff and no tensor is allocated per op.
+//
+// Shapes: N packed tokens, E hidden size, H heads, D = E/H, F the MLP width,
+// L one sequence's length.
+
+/// A BERT encoder's forward pass on packed, unpadded sequences — the fast
+/// path of ``SentenceEmbedder``.
+///
+/// ```
+/// x₀ = LayerNorm(word[ids] + position[0 ..< L] + tokenType[typeIds])     [N, E]
+/// qkv = x W_qkvᵀ + b_qkv                                                 [N, 3E]
+/// ctxₛ,ₕ = softmax(Qₛ,ₕ Kₛ,ₕᵀ / √D) Vₛ,ₕ      per sequence s and head h   [L, D]
+/// h  = LayerNorm(x + ctx W_oᵀ + b_o)                                      [N, E]
+/// x′ = LayerNorm(h + GELU(h W_upᵀ + b_up) W_downᵀ + b_down)               [N, E]
+/// ```
+///
+/// Equal to ``BERTModel`` on the same weights up to rounding (tests hold it to
+/// 1e-5). One call computes on the calling thread, with BLAS's threads as
+/// they are set; ``SentenceEmbedder`` gives each core whole batches and BLAS
+/// one thread.
+public struct BERTInference: @unchecked Sendable {
+    // @unchecked: the stored tensors are only read, and a Tensor's values never
+    // change after creation (HeedTensor's contract), so sharing them across
+    // threads is safe.
+
+    struct Layer {
+        let queryKeyValue: Tensor             // [3E, E]: W_q, W_k, W_v stacked
+        let queryKeyValueBias: Tensor         // [3E]
+        let output: Tensor                    // [E, E]
+        let outputBias: Tensor                // [E]
+        let attentionNorm: LayerNorm          // over E
+        let up: Tensor                        // [F, E]
+        let upBias: Tensor                    // [F]
+        let down: Tensor                      // [E, F]
+        let downBias: Tensor                  // [E]
+        let mlpNorm: LayerNorm                // over E
+    }
+
+    /// The shape of the encoder.
+    public let configuration: BERTConfiguration
+    let embeddings: BERTEmbeddings
+    let layers: [Layer]
+
+    /// The weights of `model`, shared (not copied) but for Q, K and V, which
+    /// are stacked into one matrix per layer.
+    ///
+    /// The model must be a plain BERT encoder: every attention with H query
+    /// and key/value heads of D = E/H, a scaled dot-product score with the
+    /// default scale, softmax, no position transform (what ``BERTCheckpoint``
+    /// builds). Missing biases count as zeros.
+    public init(model: BERTModel) {
+        let c = model.configuration
+        let (e, f) = (c.hiddenSize, c.intermediateSize)
+        func checked(_ tensor: Tensor?, _ shape: [Int]) -> Tensor {
+            guard let tensor else { return Tensor.zeros(shape) }
+            precondition(tensor.shape == shape, "BERTInference: a parameter of shape \(tensor.shape) where \(shape) belongs")
+            return tensor.detached()
+        }
+        func norm(_ norm: LayerNorm) -> LayerNorm {
+            LayerNorm(weight: checked(norm.weight, [e]), bias: checked(norm.bias, [e]), epsilon: norm.epsilon)
+        }
+        configuration = c
+        embeddings = BERTEmbeddings(word: Embedding(table: checked(model.embeddings.word.table, [c.vocabularySize, e])),
+                                    position: Embedding(table: checked(model.embeddings.position.table, [c.maxPositions, e])),
+                                    tokenType: Embedding(table: checked(model.embeddings.tokenType.table, [c.typeVocabularySize, e])),
+                                    norm: norm(model.embeddings.norm))
+        layers = model.layers.map { layer in
+            let a = layer.attention
+            precondition(a.heads == c.heads && a.keyValueHeads == c.heads && a.headDimension * c.heads == e
+                         && a.valueHeadDimension == a.headDimension && a.positionTransform == nil,
+                         "BERTInference: the attention must have \(c.heads) heads of \(e / c.heads), no position transform")
+            guard case .scaledDot(nil) = a.attention.score, a.attention.temperature == 1, a.attention.softcap == nil,
+                  a.attention.biases.isEmpty else {
+                preconditionFailure("BERTInference: the attention must be plain scaled dot-product softmax attention")
+            }
+            precondition(layer.mlp.activation == c.activation, "BERTInference: every MLP must use the configuration's activation")
+            let stacked = Tensor.withoutGrad {
+                (Tensor.concatenate([checked(a.queryWeight, [e, e]), checked(a.keyWeight, [e, e]), checked(a.valueWeight, [e, e])], axis: 0),
+                 Tensor.concatenate([checked(a.queryBias, [e]), checked(a.keyBias, [e]), checked(a.valueBias, [e])], axis: 0))
+            }
+            return Layer(queryKeyValue: stacked.0, queryKeyValueBias: stacked.1,
+                         output: checked(a.outputWeight, [e, e]), outputBias: checked(a.outputBias, [e]),
+                         attentionNorm: norm(layer.attentionNorm),
+                         up: checked(layer.mlp.up.weight, [f, e]), upBias: checked(layer.mlp.up.bias, [f]),
+                         down: checked(layer.mlp.down.weight, [e, f]), downBias: checked(layer.mlp.down.bias, [e]),
+                         mlpNorm: norm(layer.mlpNorm))
+        }
+    }
+
+    /// The hidden states of each sequence, packed: the rows of sequence i are
+    /// `offsets[i] ..< offsets[i + 1]` of the [N, E] result, N = Σ lengths.
+    ///
+    /// - Parameters:
+    ///   - ids: token ids of each sequence (1 ... maxPositions tokens, each in 0 ..< V).
+    ///   - typeIds: segment ids of each sequence, the same lengths; nil for all 0.
+    public func hiddenStates(ids: [[Int]], typeIds: [[Int]]? = nil) -> (states: [Float], offsets: [Int]) {
+        let c = configuration
+        precondition(typeIds.map { $0.map(\.count) == ids.map(\.count) } ?? true,
+                     "BERTInference: typeIds must have the lengths of ids")
+        precondition(ids.allSatisfy { (1 ... c.maxPositions).contains($0.count) },
+                     "BERTInference: every sequence needs 1...\(c.maxPositions) tokens")
+        precondition(ids.allSatisfy { $0.allSatisfy { (0 ..< c.vocabularySize).contains($0) } },
+                     "BERTInference: token ids must be in 0..<\(c.vocabularySize)")
+        precondition(typeIds.map { $0.allSatisfy { $0.allSatisfy { (0 ..< c.typeVocabularySize).contains($0) } } } ?? true,
+                     "BERTInference: type ids must be in 0..<\(c.typeVocabularySize)")
+        var offsets = [0]
+        for sequence in ids { offsets.append(offsets.last! + sequence.count) }
+        var states = [Float](repeating: 0, count: offsets.last! * c.hiddenSize)
+        let workspace = Workspace(tokens: offsets.last!, longest: ids.map(\.count).max() ?? 0, configuration: c)
+        states.withUnsafeMutableBufferPointer { states in
+            forward(ids: ids, typeIds: typeIds, offsets: offsets, workspace: workspace, into: states.baseAddress!)
+        }
+        return (states, offsets)
+    }
+
+    /// Buffers for one forward pass over up to `tokens` packed tokens.
+    final class Workspace {
+        let tokens: Int
+        let qkv: UnsafeMutablePointer<Float>      // [N, 3E]
+        let context: UnsafeMutablePointer<Float>  // [N, E]
+        let hidden: UnsafeMutablePointer<Float>   // [N, E]
+        let up: UnsafeMutablePointer<Float>       // [N, F]
+        let scores: UnsafeMutablePointer<Float>   // [L, L]
+
+        init(tokens: Int, longest: Int, configuration c: BERTConfiguration) {
+            self.tokens = tokens
+            let n = Swift.max(tokens, 1)
+            qkv = .allocate(capacity: n * 3 * c.hiddenSize)
+            context = .allocate(capacity: n * c.hiddenSize)
+            hidden = .allocate(capacity: n * c.hiddenSize)
+            up = .allocate(capacity: n * c.intermediateSize)
+            scores = .allocate(capacity: Swift.max(longest * longest, 1))
+        }
+
+        deinit {
+            qkv.deallocate()
+            context.deallocate()
+            hidden.deallocate()
+            up.deallocate()
+            scores.deallocate()
+        }
+    }
+
+    /// The encoder over packed sequences (rows `offsets[i] ..< offsets[i + 1]`),
+    /// writing the last layer's states into `x` [N, E], which also carries the
+    /// residual stream between layers.
+    func forward(ids: [[Int]], typeIds: [[Int]]?, offsets: [Int], workspace w: Workspace,
+                 into x: UnsafeMutablePointer<Float>) {
+        let c = configuration
+        let (n, e, f, heads) = (offsets.last!, c.hiddenSize, c.intermediateSize, c.heads)
+        let d = e / heads
+        precondition(n <= w.tokens, "BERTInference: \(n) tokens exceed the workspace's \(w.tokens)")
+        guard n > 0 else { return }
+        // x = LayerNorm(word[ids] + position[t] + tokenType[typeIds])       [N, E]
+        withPointers(embeddings.word.table, embeddings.position.table, embeddings.tokenType.table) { word, position, tokenType in
+            for (s, sequence) in ids.enumerated() {
+                for (t, id) in sequence.enumerated() {
+                    let row = x + (offsets[s] + t) * e
+                    heed_binary_f32(HEED_ADD, word + id * e, 1, position + t * e, 1, row, Int64(e))
+                    heed_binary_f32(HEED_ADD, row, 1, tokenType + (typeIds?[s][t] ?? 0) * e, 1, row, Int64(e))
+                }
+            }
+        }
+        Self.layerNorm(x, n, embeddings.norm)
+
+        let gelu = c.activation == .none ? HEED_GELU_ERF : HEED_GELU_TANH
+        let scale = 1 / Float(d).squareRoot()
+        for layer in layers {
+            // qkv = x W_qkvᵀ + b_qkv                                          [N, 3E]
+            Self.linear(x, n, e, layer.queryKeyValue, layer.queryKeyValueBias, 3 * e, into: w.qkv)
+            // ctx: each sequence's heads attend over its own rows             [N, E]
+            for s in 0 ..< ids.count {
+                let (first, length) = (offsets[s], offsets[s + 1] - offsets[s])
+                for head in 0 ..< heads {
+                    let q = w.qkv + first * 3 * e + head * d                  // [L, D], row stride 3E
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(length), Int32(length), Int32(d), scale,
+                                q, Int32(3 * e), q + e, Int32(3 * e), 0, w.scores, Int32(length))          // [L, L]
+                    heed_softmax_rows_f32(w.scores, w.scores, Int64(length), Int64(length))
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(length), Int32(d), Int32(length), 1,
+                                w.scores, Int32(length), q + 2 * e, Int32(3 * e), 0,
+                                w.context + first * e + head * d, Int32(e))                               // [L, D]
+                }
+            }
+            // h = LayerNorm(x + ctx W_oᵀ + b_o)                               [N, E]
+            Self.linear(w.context, n, e, layer.output, layer.outputBias, e, residual: x, into: w.hidden)
+            Self.layerNorm(w.hidden, n, layer.attentionNorm)
+            // up = GELU(h W_upᵀ + b_up)                                        [N, F]
+            Self.linear(w.hidden, n, e, layer.up, layer.upBias, f, into: w.up)
+            heed_unary_f32(gelu, w.up, w.up, Int64(n * f))
+            // x = LayerNorm(h + up W_downᵀ + b_down)                          [N, E]
+            Self.linear(w.up, n, f, layer.down, layer.downBias, e, residual: w.hidden, into: x)
+            Self.layerNorm(x, n, layer.mlpNorm)
+        }
+    }
+
+    /// out = input Wᵀ + bias (+ residual)  for input [n, inputs], W [outputs, inputs]:
+    /// the bias (and residual) are written first and sgemm adds the product onto them.
+    static func linear(_ input: UnsafePointer<Float>, _ n: Int, _ inputs: Int, _ weight: Tensor, _ bias: Tensor,
+                       _ outputs: Int, residual: UnsafePointer<Float>? = nil, into out: UnsafeMutablePointer<Float>) {
+        withPointers(weight, bias, bias) { weight, bias, _ in
+            for row in 0 ..< n {
+                if let residual {
+                    heed_binary_f32(HEED_ADD, residual + row * outputs, 1, bias, 1, out + row * outputs, Int64(outputs))
+                } else {
+                    (out + row * outputs).update(from: bias, count: outputs)
+                }
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(outputs), Int32(inputs), 1,
+                        input, Int32(inputs), weight, Int32(inputs), 1, out, Int32(outputs))
+        }
+    }
+
+    /// x = LayerNorm(x) in place, row by row of x [n, E].
+    static func layerNorm(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ norm: LayerNorm) {
+        withPointers(norm.weight, norm.bias!, norm.bias!) { weight, bias, _ in
+            heed_layer_norm_rows_f32(x, x, Int64(n), Int64(norm.weight.count), weight, bias, norm.epsilon)
+        }
+    }
+}
+
+/// body(a, b, c) with the three tensors' element pointers.
+private func withPointers<R>(_ a: Tensor, _ b: Tensor, _ c: Tensor,
+                             _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>) -> R) -> R {
+    a.withUnsafeScalars { a in b.withUnsafeScalars { b in c.withUnsafeScalars { c in body(a.baseAddress!, b.baseAddress!, c.baseAddress!) } } }
+}

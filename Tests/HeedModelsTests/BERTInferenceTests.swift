@@ -1,0 +1,69 @@
+import CHeedKernels
+import XCTest
+import HeedNN
+import HeedTensor
+import HeedTestSupport
+@testable import HeedModels
+
+/// BERTInference (the fast path: packed unpadded sequences, stacked QKV,
+/// biases and residuals under sgemm, fused LayerNorm/GELU kernels) against
+/// HeedNN's BERTModel (the composed reference) on the same random weights.
+final class BERTInferenceTests: XCTestCase {
+    override func tearDown() {
+        heed_kernels_force_portable(0)
+        super.tearDown()
+    }
+
+    /// A small BERT whose every parameter (biases and norms included) is random.
+    func randomModel(activation: Tensor.GELUApproximation) -> BERTModel {
+        let configuration = BERTConfiguration(vocabularySize: 50, hiddenSize: 12, layers: 2, heads: 3, intermediateSize: 20,
+                                              activation: activation, maxPositions: 40, typeVocabularySize: 2,
+                                              layerNormEpsilon: 1e-12)
+        let model = BERTModel(configuration: configuration, seed: 3)
+        for (index, parameter) in model.parameters.enumerated() {
+            let values = Tensor.randomNormal(parameter.shape, std: 0.5, seed: 100 + UInt64(index)).scalars
+            parameter.withUnsafeMutableScalars { _ = $0.update(from: values) }
+        }
+        return model
+    }
+
+    func testPackedSequencesEqualTheReferenceOneByOne() {
+        for activation in [Tensor.GELUApproximation.none, .tanh] {
+            let model = randomModel(activation: activation)
+            let fast = BERTInference(model: model)
+            let lengths = [1, 7, 33, 2, 40]                          // T = 1 and the full position table included
+            var generator = RandomGenerator(seed: 5)
+            let ids = lengths.map { (0 ..< $0).map { _ in generator.nextInt(below: 50) } }
+            let typeIds = lengths.map { (0 ..< $0).map { _ in generator.nextInt(below: 2) } }
+            for portable in [false, true] {
+                heed_kernels_force_portable(portable ? 1 : 0)
+                let (states, offsets) = fast.hiddenStates(ids: ids, typeIds: typeIds)
+                XCTAssertEqual(offsets, [0, 1, 8, 41, 43, 83])
+                for (s, sequence) in ids.enumerated() {
+                    let reference = Tensor.withoutGrad {
+                        model(IndexTensor(sequence, shape: [1, sequence.count]), typeIds: IndexTensor(typeIds[s], shape: [1, sequence.count]))
+                    }                                                                           // [1, L, E]
+                    assertClose(Array(states[(offsets[s] * 12)..<(offsets[s + 1] * 12)]), reference.scalars, rtol: 1e-4, atol: 2e-5,
+                                "sequence \(s), \(activation), portable \(portable)")
+                }
+            }
+        }
+    }
+
+    /// Packing removes padding: the same sequences padded into one reference
+    /// batch (keys masked) give the same states at the real positions.
+    func testEqualsThePaddedReferenceBatch() {
+        let model = randomModel(activation: .none)
+        let lengths = [5, 9, 3]
+        let ids = lengths.enumerated().map { s, length in (0 ..< length).map { (7 * $0 + 3 * s) % 50 } }
+        let (states, offsets) = BERTInference(model: model).hiddenStates(ids: ids)
+        var padded = [Int](repeating: 0, count: 3 * 9)
+        for (s, sequence) in ids.enumerated() { padded.replaceSubrange(s * 9 ..< s * 9 + sequence.count, with: sequence) }
+        let reference = Tensor.withoutGrad { model(IndexTensor(padded, shape: [3, 9]), lengths: lengths) }.scalars   // [3, 9, E]
+        for s in 0 ..< 3 {
+            assertClose(Array(states[(offsets[s] * 12)..<(offsets[s + 1] * 12)]),
+                        Array(reference[(s * 9 * 12)..<((s * 9 + lengths[s]) * 12)]), rtol: 1e-4, atol: 2e-5, "sequence \(s)")
+        }
+        XCTAssertEqual(BERTInference(model: model).hiddenStates(ids: []).states, [])
+    }
+}
