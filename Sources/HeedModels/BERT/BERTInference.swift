@@ -64,11 +64,12 @@ public struct BERTInference: @unchecked Sendable {
     /// The weights of `model`, shared (not copied) but for Q, K and V, which
     /// are stacked into one matrix per layer.
     ///
-    /// The model must be a plain BERT encoder: every attention with H query
-    /// and key/value heads of D = E/H, a scaled dot-product score with the
-    /// default scale, softmax, no position transform (what ``BERTCheckpoint``
-    /// builds). Missing biases count as zeros.
-    public init(model: BERTModel) {
+    /// Nil unless the model is a plain BERT encoder — every attention with H
+    /// query and key/value heads of D = E/H, a scaled dot-product score with
+    /// the default scale and temperature, softmax, no softcap, bias, dropout or
+    /// position transform, every MLP with the configuration's activation —
+    /// which is what ``BERTCheckpoint`` builds. Missing biases count as zeros.
+    public init?(model: BERTModel) {
         let c = model.configuration
         let (e, f) = (c.hiddenSize, c.intermediateSize)
         func checked(_ tensor: Tensor?, _ shape: [Int]) -> Tensor {
@@ -84,16 +85,16 @@ public struct BERTInference: @unchecked Sendable {
                                     position: Embedding(table: checked(model.embeddings.position.table, [c.maxPositions, e])),
                                     tokenType: Embedding(table: checked(model.embeddings.tokenType.table, [c.typeVocabularySize, e])),
                                     norm: norm(model.embeddings.norm))
+        for layer in model.layers {
+            let (a, attention) = (layer.attention, layer.attention.attention)
+            guard a.heads == c.heads, a.keyValueHeads == c.heads, a.headDimension * c.heads == e,
+                  a.valueHeadDimension == a.headDimension, a.positionTransform == nil,
+                  case .scaledDot(nil) = attention.score, attention.temperature == 1, attention.softcap == nil,
+                  attention.biases.isEmpty, attention.normalizer == .softmax, attention.dropout == 0,
+                  layer.mlp.activation == c.activation else { return nil }
+        }
         layers = model.layers.map { layer in
             let a = layer.attention
-            precondition(a.heads == c.heads && a.keyValueHeads == c.heads && a.headDimension * c.heads == e
-                         && a.valueHeadDimension == a.headDimension && a.positionTransform == nil,
-                         "BERTInference: the attention must have \(c.heads) heads of \(e / c.heads), no position transform")
-            guard case .scaledDot(nil) = a.attention.score, a.attention.temperature == 1, a.attention.softcap == nil,
-                  a.attention.biases.isEmpty else {
-                preconditionFailure("BERTInference: the attention must be plain scaled dot-product softmax attention")
-            }
-            precondition(layer.mlp.activation == c.activation, "BERTInference: every MLP must use the configuration's activation")
             let stacked = Tensor.withoutGrad {
                 (Tensor.concatenate([checked(a.queryWeight, [e, e]), checked(a.keyWeight, [e, e]), checked(a.valueWeight, [e, e])], axis: 0),
                  Tensor.concatenate([checked(a.queryBias, [e]), checked(a.keyBias, [e]), checked(a.valueBias, [e])], axis: 0))

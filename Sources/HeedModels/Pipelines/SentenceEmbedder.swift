@@ -44,8 +44,10 @@ public struct SentenceEmbedder {
 
     /// The encoder.
     public let model: BERTModel
-    /// The encoder's fast path, on the same weights.
-    public let inference: BERTInference
+    /// The encoder's fast path, on the same weights; nil for a model it does
+    /// not cover (see ``BERTInference/init(model:)``), which then always runs
+    /// on the reference.
+    public let inference: BERTInference?
     /// Which of the two ``embed(_:batchSize:)`` runs; both give the same
     /// embeddings up to rounding.
     public var engine: Engine = .fast
@@ -183,7 +185,7 @@ public struct SentenceEmbedder {
         let order = encodings.indices.sorted { encodings[$0].count > encodings[$1].count }
         var batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0 ..< min($0 + batchSize, order.count)]) }
         var result = [[Float]](repeating: [], count: encodings.count)
-        guard engine == .fast else {
+        guard engine == .fast, let inference else {
             for batch in batches {
                 let vectors = embedBatch(batch.map { encodings[$0] })
                 for (i, index) in batch.enumerated() { result[index] = vectors[i] }
@@ -199,13 +201,13 @@ public struct SentenceEmbedder {
         vectors.initialize(repeating: [])
         defer { vectors.deinitialize().deallocate() }
         if batches.count == 1 {
-            vectors[0] = embedPacked(batches[0].map { encodings[$0] })      // BLAS keeps its threads
+            vectors[0] = embedPacked(batches[0].map { encodings[$0] }, inference)      // BLAS keeps its threads
         } else {
             let blasThreads = heed_blas_get_threads()
             heed_blas_set_threads(1)
             defer { heed_blas_set_threads(blasThreads) }
             parallelRegion(chunks: batches.count) { chunk, _ in
-                vectors[chunk] = embedPacked(batches[chunk].map { encodings[$0] })
+                vectors[chunk] = embedPacked(batches[chunk].map { encodings[$0] }, inference)
             }
         }
         for (batch, batchVectors) in zip(batches, vectors) {
@@ -215,7 +217,7 @@ public struct SentenceEmbedder {
     }
 
     /// One pass of the fast engine over encodings packed without padding.
-    func embedPacked(_ encodings: [Encoding]) -> [[Float]] {
+    func embedPacked(_ encodings: [Encoding], _ inference: BERTInference) -> [[Float]] {
         let e = model.configuration.hiddenSize
         let (states, offsets) = inference.hiddenStates(ids: encodings.map(\.ids), typeIds: encodings.map(\.typeIds))
         return states.withUnsafeBufferPointer { h in
