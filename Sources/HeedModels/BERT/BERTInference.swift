@@ -115,6 +115,17 @@ public struct BERTInference: @unchecked Sendable {
     ///   - ids: token ids of each sequence (1 ... maxPositions tokens, each in 0 ..< V).
     ///   - typeIds: segment ids of each sequence, the same lengths; nil for all 0.
     public func hiddenStates(ids: [[Int]], typeIds: [[Int]]? = nil) -> (states: [Float], offsets: [Int]) {
+        let workspace = Workspace(tokens: ids.reduce(0) { $0 + $1.count }, longest: ids.map(\.count).max() ?? 0,
+                                  configuration: configuration)
+        return withHiddenStates(ids: ids, typeIds: typeIds, workspace: workspace) { states, offsets in
+            (Array(UnsafeBufferPointer(start: states, count: offsets.last! * configuration.hiddenSize)), offsets)
+        }
+    }
+
+    /// body(states, offsets) with the packed states [N, E] in `workspace`
+    /// (valid during the call only); see ``hiddenStates(ids:typeIds:)``.
+    func withHiddenStates<R>(ids: [[Int]], typeIds: [[Int]]?, workspace: Workspace,
+                             _ body: (UnsafePointer<Float>, [Int]) -> R) -> R {
         let c = configuration
         precondition(typeIds.map { $0.map(\.count) == ids.map(\.count) } ?? true,
                      "BERTInference: typeIds must have the lengths of ids")
@@ -126,17 +137,18 @@ public struct BERTInference: @unchecked Sendable {
                      "BERTInference: type ids must be in 0..<\(c.typeVocabularySize)")
         var offsets = [0]
         for sequence in ids { offsets.append(offsets.last! + sequence.count) }
-        var states = [Float](repeating: 0, count: offsets.last! * c.hiddenSize)
-        let workspace = Workspace(tokens: offsets.last!, longest: ids.map(\.count).max() ?? 0, configuration: c)
-        states.withUnsafeMutableBufferPointer { states in
-            forward(ids: ids, typeIds: typeIds, offsets: offsets, workspace: workspace, into: states.baseAddress!)
-        }
-        return (states, offsets)
+        precondition(offsets.last! <= workspace.tokens && (ids.map(\.count).max() ?? 0) <= workspace.longest,
+                     "BERTInference: \(offsets.last!) tokens exceed the workspace's \(workspace.tokens)")
+        forward(ids: ids, typeIds: typeIds, offsets: offsets, workspace: workspace, into: workspace.states)
+        return body(workspace.states, offsets)
     }
 
-    /// Buffers for one forward pass over up to `tokens` packed tokens.
+    /// Buffers for forward passes over up to `tokens` packed tokens, sequences
+    /// of up to `longest`; reusable from one pass to the next (one at a time).
     final class Workspace {
         let tokens: Int
+        let longest: Int
+        let states: UnsafeMutablePointer<Float>   // [N, E]: the residual stream, then the result
         let qkv: UnsafeMutablePointer<Float>      // [N, 3E]
         let context: UnsafeMutablePointer<Float>  // [N, E]
         let hidden: UnsafeMutablePointer<Float>   // [N, E]
@@ -144,8 +156,9 @@ public struct BERTInference: @unchecked Sendable {
         let scores: UnsafeMutablePointer<Float>   // [L, L]
 
         init(tokens: Int, longest: Int, configuration c: BERTConfiguration) {
-            self.tokens = tokens
+            (self.tokens, self.longest) = (tokens, longest)
             let n = Swift.max(tokens, 1)
+            states = .allocate(capacity: n * c.hiddenSize)
             qkv = .allocate(capacity: n * 3 * c.hiddenSize)
             context = .allocate(capacity: n * c.hiddenSize)
             hidden = .allocate(capacity: n * c.hiddenSize)
@@ -154,11 +167,7 @@ public struct BERTInference: @unchecked Sendable {
         }
 
         deinit {
-            qkv.deallocate()
-            context.deallocate()
-            hidden.deallocate()
-            up.deallocate()
-            scores.deallocate()
+            for buffer in [states, qkv, context, hidden, up, scores] { buffer.deallocate() }
         }
     }
 
@@ -170,7 +179,6 @@ public struct BERTInference: @unchecked Sendable {
         let c = configuration
         let (n, e, f, heads) = (offsets.last!, c.hiddenSize, c.intermediateSize, c.heads)
         let d = e / heads
-        precondition(n <= w.tokens, "BERTInference: \(n) tokens exceed the workspace's \(w.tokens)")
         guard n > 0 else { return }
         // x = LayerNorm(word[ids] + position[t] + tokenType[typeIds])       [N, E]
         withPointers(embeddings.word.table, embeddings.position.table, embeddings.tokenType.table) { word, position, tokenType in

@@ -200,14 +200,17 @@ public struct SentenceEmbedder {
         let vectors = UnsafeMutableBufferPointer<[[Float]]>.allocate(capacity: batches.count)
         vectors.initialize(repeating: [])
         defer { vectors.deinitialize().deallocate() }
+        // One workspace per core, reused batch after batch (fresh buffers cost page faults).
+        let workspaces = WorkspacePool(tokens: batches.map { $0.reduce(0) { $0 + encodings[$1].count } }.max() ?? 0,
+                                       longest: encodings.map(\.count).max() ?? 0, configuration: model.configuration)
         if batches.count == 1 {
-            vectors[0] = embedPacked(batches[0].map { encodings[$0] }, inference)      // BLAS keeps its threads
+            vectors[0] = embedPacked(batches[0].map { encodings[$0] }, inference, workspaces)   // BLAS keeps its threads
         } else {
             let blasThreads = heed_blas_get_threads()
             heed_blas_set_threads(1)
             defer { heed_blas_set_threads(blasThreads) }
             parallelRegion(chunks: batches.count) { chunk, _ in
-                vectors[chunk] = embedPacked(batches[chunk].map { encodings[$0] }, inference)
+                vectors[chunk] = embedPacked(batches[chunk].map { encodings[$0] }, inference, workspaces)
             }
         }
         for (batch, batchVectors) in zip(batches, vectors) {
@@ -217,11 +220,13 @@ public struct SentenceEmbedder {
     }
 
     /// One pass of the fast engine over encodings packed without padding.
-    func embedPacked(_ encodings: [Encoding], _ inference: BERTInference) -> [[Float]] {
+    func embedPacked(_ encodings: [Encoding], _ inference: BERTInference, _ workspaces: WorkspacePool) -> [[Float]] {
         let e = model.configuration.hiddenSize
-        let (states, offsets) = inference.hiddenStates(ids: encodings.map(\.ids), typeIds: encodings.map(\.typeIds))
-        return states.withUnsafeBufferPointer { h in
-            encodings.indices.map { s in pool(h.baseAddress! + offsets[s] * e, tokens: offsets[s + 1] - offsets[s]) }
+        let workspace = workspaces.take()
+        defer { workspaces.give(workspace) }
+        return inference.withHiddenStates(ids: encodings.map(\.ids), typeIds: encodings.map(\.typeIds),
+                                          workspace: workspace) { states, offsets in
+            encodings.indices.map { s in pool(states + offsets[s] * e, tokens: offsets[s + 1] - offsets[s]) }
         }
     }
 
@@ -262,5 +267,35 @@ public struct SentenceEmbedder {
             for d in 0..<e { pooled[d] /= norm }
         }
         return pooled
+    }
+}
+
+/// Workspaces of one ``SentenceEmbedder/embed(encodings:batchSize:)`` call, each
+/// used by one batch at a time and handed on to the next.
+final class WorkspacePool: @unchecked Sendable {
+    // @unchecked: `idle` is read and written only under `lock`; a workspace
+    // taken out is used by one thread until it is given back.
+    private let lock = NSLock()
+    private var idle: [BERTInference.Workspace] = []
+    private let tokens: Int, longest: Int
+    private let configuration: BERTConfiguration
+
+    /// Workspaces for batches of up to `tokens` tokens and sequences of up to `longest`.
+    init(tokens: Int, longest: Int, configuration: BERTConfiguration) {
+        (self.tokens, self.longest, self.configuration) = (tokens, longest, configuration)
+    }
+
+    /// An idle workspace, or a new one.
+    func take() -> BERTInference.Workspace {
+        lock.lock()
+        defer { lock.unlock() }
+        return idle.popLast() ?? BERTInference.Workspace(tokens: tokens, longest: longest, configuration: configuration)
+    }
+
+    /// Hands a workspace back for the next batch.
+    func give(_ workspace: BERTInference.Workspace) {
+        lock.lock()
+        defer { lock.unlock() }
+        idle.append(workspace)
     }
 }
