@@ -7,8 +7,9 @@
 
 256 sentences of about 32 tokens (seeded, written to a temporary file that both
 sides read), batch 32, 2 threads on both sides (torch.set_num_threads(2);
-OPENBLAS_NUM_THREADS=2 for Heed, whose elementwise kernels use the machine's
-cores through Dispatch); `--threads 1` compares one thread each. The two sides
+Heed runs with its CPU affinity limited to the first N cores, which sets both
+its own worker pool and OPENBLAS_NUM_THREADS); `--threads 1` compares one
+thread (one core) each. The two sides
 alternate, `--rounds` times, so that both see the same load on a shared
 machine; each side reports the median of its timed repetitions per round.
 Prints sentences/s for both and the ratio Heed / sentence-transformers, and
@@ -71,7 +72,8 @@ def time_sentence_transformers(model, texts, repetitions):
 def time_heed(path, repetitions, threads):
     """Median sentences/s, and CPU seconds per encode (the process's total, loading and warm-up included, / repetitions)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run([str(BINARY), "minilm", str(MODEL), str(path), str(repetitions)],
+    cores = ",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:threads])
+    out = subprocess.run(["taskset", "-c", cores, str(BINARY), "minilm", str(MODEL), str(path), str(repetitions)],
                          check=True, capture_output=True, text=True,
                          env={**os.environ, "OPENBLAS_NUM_THREADS": str(threads)}).stdout
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -85,7 +87,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2,
-                        help="torch.set_num_threads and OPENBLAS_NUM_THREADS for Heed (default 2)")
+                        help="torch.set_num_threads; Heed's cores (taskset) and OPENBLAS_NUM_THREADS (default 2)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = SentenceTransformer(str(MODEL), device="cpu")
