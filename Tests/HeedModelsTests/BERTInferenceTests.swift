@@ -67,6 +67,23 @@ final class BERTInferenceTests: XCTestCase {
         XCTAssertEqual(BERTInference(model: model)!.hiddenStates(ids: []).states, [])
     }
 
+    /// The embedder's workspaces are reused from call to call (and batch to
+    /// batch): a text's embedding does not depend on what ran before it.
+    func testWorkspaceReuseLeavesNoTrace() throws {
+        let tokenizer = try WordPieceTokenizer(url: modelFixtures().appendingPathComponent("wordpiece_small.json"))
+        let embedder = SentenceEmbedder(model: randomModel(activation: .none), tokenizer: tokenizer, maxSequenceLength: 40)
+        XCTAssertNotNil(embedder.inference)
+        let long = ["the quick brown fox jumps over the lazy dog and runs far away into the forest again", "hello world"]
+        let short = ["a b", "hello", "fox"]
+        let first = try embedder.embed(long, batchSize: 1)
+        let shortFirst = try embedder.embed(short, batchSize: 2)
+        XCTAssertEqual(try embedder.embed(long, batchSize: 1), first)
+        for (batched, alone) in zip(try embedder.embed(short, batchSize: 3), try short.map { try embedder.embed([$0])[0] }) {
+            assertClose(batched, alone, rtol: 0, atol: 1e-6)                  // BLAS may sum a batch's rows in another order
+        }
+        XCTAssertEqual(try embedder.embed(short, batchSize: 2), shortFirst)
+    }
+
     /// A model the fast path does not cover (here: a temperature) gets no fast
     /// path, and SentenceEmbedder's fast engine falls back to the reference.
     func testUnsupportedAttentionHasNoFastPath() throws {

@@ -164,7 +164,11 @@ public struct BERTInference: @unchecked Sendable {
             hidden = .allocate(capacity: n * c.hiddenSize)
             up = .allocate(capacity: n * c.intermediateSize)
             scores = .allocate(capacity: Swift.max(longest * longest, 1))
+            bytes = 4 * (n * (6 * c.hiddenSize + c.intermediateSize) + Swift.max(longest * longest, 1))
         }
+
+        /// The bytes its buffers hold.
+        let bytes: Int
 
         deinit {
             for buffer in [states, qkv, context, hidden, up, scores] { buffer.deallocate() }

@@ -51,6 +51,9 @@ public struct SentenceEmbedder {
     /// Which of the two ``embed(_:batchSize:)`` runs; both give the same
     /// embeddings up to rounding.
     public var engine: Engine = .fast
+    /// The fast engine's buffers, one per core, kept from call to call up to
+    /// ``WorkspacePool/retainedLimit`` bytes (fresh buffers cost page faults).
+    let workspaces: WorkspacePool
     /// The tokenizer of `tokenizer.json`.
     public let tokenizer: WordPieceTokenizer
     /// Texts are cut to this many tokens, `[CLS]` and `[SEP]` included.
@@ -67,6 +70,7 @@ public struct SentenceEmbedder {
                      "SentenceEmbedder: maxSequenceLength \(maxSequenceLength) outside 2...\(model.configuration.maxPositions)")
         self.model = model
         self.inference = BERTInference(model: model)
+        self.workspaces = WorkspacePool(configuration: model.configuration)
         self.tokenizer = tokenizer
         self.maxSequenceLength = maxSequenceLength
         self.pooling = pooling
@@ -200,17 +204,16 @@ public struct SentenceEmbedder {
         let vectors = UnsafeMutableBufferPointer<[[Float]]>.allocate(capacity: batches.count)
         vectors.initialize(repeating: [])
         defer { vectors.deinitialize().deallocate() }
-        // One workspace per core, reused batch after batch (fresh buffers cost page faults).
-        let workspaces = WorkspacePool(tokens: batches.map { $0.reduce(0) { $0 + encodings[$1].count } }.max() ?? 0,
-                                       longest: encodings.map(\.count).max() ?? 0, configuration: model.configuration)
+        let size = (tokens: batches.map { $0.reduce(0) { $0 + encodings[$1].count } }.max() ?? 0,
+                    longest: encodings.map(\.count).max() ?? 0)
         if batches.count == 1 {
-            vectors[0] = embedPacked(batches[0].map { encodings[$0] }, inference, workspaces)   // BLAS keeps its threads
+            vectors[0] = embedPacked(batches[0].map { encodings[$0] }, inference, size)   // BLAS keeps its threads
         } else {
             let blasThreads = heed_blas_get_threads()
             heed_blas_set_threads(1)
             defer { heed_blas_set_threads(blasThreads) }
             parallelRegion(chunks: batches.count) { chunk, _ in
-                vectors[chunk] = embedPacked(batches[chunk].map { encodings[$0] }, inference, workspaces)
+                vectors[chunk] = embedPacked(batches[chunk].map { encodings[$0] }, inference, size)
             }
         }
         for (batch, batchVectors) in zip(batches, vectors) {
@@ -220,9 +223,9 @@ public struct SentenceEmbedder {
     }
 
     /// One pass of the fast engine over encodings packed without padding.
-    func embedPacked(_ encodings: [Encoding], _ inference: BERTInference, _ workspaces: WorkspacePool) -> [[Float]] {
+    func embedPacked(_ encodings: [Encoding], _ inference: BERTInference, _ size: (tokens: Int, longest: Int)) -> [[Float]] {
         let e = model.configuration.hiddenSize
-        let workspace = workspaces.take()
+        let workspace = workspaces.take(tokens: size.tokens, longest: size.longest)
         defer { workspaces.give(workspace) }
         return inference.withHiddenStates(ids: encodings.map(\.ids), typeIds: encodings.map(\.typeIds),
                                           workspace: workspace) { states, offsets in
@@ -270,32 +273,38 @@ public struct SentenceEmbedder {
     }
 }
 
-/// Workspaces of one ``SentenceEmbedder/embed(encodings:batchSize:)`` call, each
-/// used by one batch at a time and handed on to the next.
+/// The fast engine's workspaces: each used by one batch at a time, handed on
+/// to the next batch and kept for the next call while they are small.
 final class WorkspacePool: @unchecked Sendable {
     // @unchecked: `idle` is read and written only under `lock`; a workspace
     // taken out is used by one thread until it is given back.
     private let lock = NSLock()
     private var idle: [BERTInference.Workspace] = []
-    private let tokens: Int, longest: Int
     private let configuration: BERTConfiguration
 
-    /// Workspaces for batches of up to `tokens` tokens and sequences of up to `longest`.
-    init(tokens: Int, longest: Int, configuration: BERTConfiguration) {
-        (self.tokens, self.longest, self.configuration) = (tokens, longest, configuration)
-    }
+    /// Idle workspaces are kept while their buffers add up to at most this
+    /// many bytes (64 MiB: two cores' workspaces for batches of 32 texts of
+    /// up to ≈ 64 tokens in all-MiniLM-L6-v2); larger ones are freed.
+    static let retainedLimit = 64 << 20
 
-    /// An idle workspace, or a new one.
-    func take() -> BERTInference.Workspace {
+    init(configuration: BERTConfiguration) { self.configuration = configuration }
+
+    /// An idle workspace for batches of up to `tokens` tokens and sequences of
+    /// up to `longest`, or a new one.
+    func take(tokens: Int, longest: Int) -> BERTInference.Workspace {
         lock.lock()
         defer { lock.unlock() }
-        return idle.popLast() ?? BERTInference.Workspace(tokens: tokens, longest: longest, configuration: configuration)
+        if let index = idle.lastIndex(where: { $0.tokens >= tokens && $0.longest >= longest }) {
+            return idle.remove(at: index)
+        }
+        return BERTInference.Workspace(tokens: tokens, longest: longest, configuration: configuration)
     }
 
-    /// Hands a workspace back for the next batch.
+    /// Hands a workspace back for the next batch or call.
     func give(_ workspace: BERTInference.Workspace) {
         lock.lock()
         defer { lock.unlock() }
         idle.append(workspace)
+        while idle.reduce(0, { $0 + $1.bytes }) > Self.retainedLimit { idle.removeFirst() }
     }
 }
