@@ -310,14 +310,17 @@ final class RecurrentAttentionTests: XCTestCase {
             loss.backward()
             for parameter in layer.parameters {
                 let gradient = parameter.grad!.scalars
-                parameter.withUnsafeMutableScalars { values in for i in values.indices { values[i] -= 0.5 * gradient[i] } }
+                parameter.withUnsafeMutableScalars { values in for i in values.indices { values[i] -= 0.1 * gradient[i] } }
                 parameter.grad = nil
             }
             return (loss.item(), onTarget)
         }
         let first = step()
         var last = first
-        for _ in 0..<59 { last = step() }
+        // Plain SGD at 0.1 descends monotonically here; at 0.5 (earlier) the
+        // loss oscillated, and where step 60 landed depended on the CPU's BLAS
+        // kernels (it passed on Zen 3 and failed on Zen 4).
+        for _ in 0..<399 { last = step() }
         XCTAssertLessThan(last.loss, 0.25 * first.loss, "loss \(first.loss) → \(last.loss)")
         XCTAssertGreaterThan(last.weightOnTarget, 0.6, "mean weight on the named position \(first.weightOnTarget) → \(last.weightOnTarget)")
         XCTAssertLessThan(first.weightOnTarget, 0.3, "starts near uniform")
