@@ -74,8 +74,10 @@ extension FlashAttention {
             }
             privateQuery.update(repeating: 0, count: workers * count * privateQueryFloats)
             FlashParallel.run(count * p.keyTiles) { worker, item in
-                // Key tile 0 first: under a causal pattern the first key tiles see the most queries.
-                let keyTile = item / count, index = item % count
+                // Head by head, so that the cores share one head's queries and output
+                // gradients in cache; within a head key tile 0 first: under a causal
+                // pattern the first key tiles see the most queries.
+                let keyTile = item % p.keyTiles, index = item / p.keyTiles
                 let pair = first + index
                 let pairDQuery = privateQuery + (worker * count + index) * privateQueryFloats
                 for member in 0 ..< p.group {

@@ -36,11 +36,14 @@ extension FlashAttention {
             }
             let perQueryTile = count * p.group
             FlashParallel.run(perQueryTile * p.queryTiles) { worker, item in
-                // The last query tiles first: under a causal pattern they cost the most.
-                let queryTile = p.queryTiles - 1 - item / perQueryTile
-                let pair = first + item % perQueryTile / p.group
+                // Head by head, so that the cores share one head's keys and values in
+                // cache; within a head the last query tiles first: under a causal
+                // pattern they cost the most.
+                let headItem = item / p.queryTiles
+                let queryTile = p.queryTiles - 1 - item % p.queryTiles
+                let pair = first + headItem / p.group
                 let (b, keyHead) = (pair / p.keyHeads, pair % p.keyHeads)
-                let h = keyHead * p.group + item % p.group
+                let h = keyHead * p.group + headItem % p.group
                 forwardTile(p, tiles, batch: b, head: h, queryTile: queryTile, query: query,
                             keyPanels: panels + (pair - first) * panelFloats,
                             value: value + pair * p.keyLength * p.valueDepth, output: output, logSumExp: logSumExp,
