@@ -185,26 +185,3 @@ extension FlashAttention {
         }
     }
 }
-
-/// Calls `body` with the base addresses of every tensor's scalars (contiguous row-major).
-func withPointers<R>(_ tensors: [Tensor], _ body: ([UnsafePointer<Float>]) -> R) -> R {
-    func nest(_ index: Int, _ collected: [UnsafePointer<Float>]) -> R {
-        if index == tensors.count { return body(collected) }
-        return tensors[index].withUnsafeScalars { nest(index + 1, collected + [$0.baseAddress ?? UnsafePointer(flashEmptyAddress)]) }
-    }
-    return nest(0, [])
-}
-
-/// Calls `body` with mutable base addresses of every tensor's scalars.
-func withMutablePointers<R>(_ tensors: [Tensor], _ body: ([UnsafeMutablePointer<Float>]) -> R) -> R {
-    func nest(_ index: Int, _ collected: [UnsafeMutablePointer<Float>]) -> R {
-        if index == tensors.count { return body(collected) }
-        return tensors[index].withUnsafeMutableScalars {
-            nest(index + 1, collected + [$0.baseAddress ?? flashEmptyAddress])
-        }
-    }
-    return nest(0, [])
-}
-
-/// A valid address for empty tensors, never read or written (their loops run zero times).
-nonisolated(unsafe) let flashEmptyAddress = UnsafeMutablePointer<Float>.allocate(capacity: 1)

@@ -13,7 +13,7 @@ extension FlashAttention {
                         output: UnsafeMutablePointer<Float>?, logSumExp: UnsafeMutablePointer<Float>?) {
         let p = problem
         guard p.batch * p.heads * p.queryLength > 0, let logSumExp else { return }
-        let output = output ?? flashEmptyAddress                          // nil only when Dv = 0
+        let output = output ?? emptyTensorAddress                          // nil only when Dv = 0
         guard p.keyLength > 0 else {
             output.update(repeating: 0, count: p.batch * p.heads * p.queryLength * p.valueDepth)
             logSumExp.update(repeating: -.infinity, count: p.batch * p.heads * p.queryLength)

@@ -155,20 +155,18 @@ public struct BERTInference: @unchecked Sendable {
         let up: UnsafeMutablePointer<Float>       // [N, F]
         let scores: UnsafeMutablePointer<Float>   // [L, L]
 
-        init(tokens: Int, longest: Int, configuration c: BERTConfiguration) {
-            (self.tokens, self.longest) = (tokens, longest)
-            let n = Swift.max(tokens, 1)
-            states = .allocate(capacity: n * c.hiddenSize)
-            qkv = .allocate(capacity: n * 3 * c.hiddenSize)
-            context = .allocate(capacity: n * c.hiddenSize)
-            hidden = .allocate(capacity: n * c.hiddenSize)
-            up = .allocate(capacity: n * c.intermediateSize)
-            scores = .allocate(capacity: Swift.max(longest * longest, 1))
-            bytes = 4 * (n * (6 * c.hiddenSize + c.intermediateSize) + Swift.max(longest * longest, 1))
-        }
-
         /// The bytes its buffers hold.
         let bytes: Int
+
+        init(tokens: Int, longest: Int, configuration c: BERTConfiguration) {
+            (self.tokens, self.longest) = (tokens, longest)
+            let (n, e) = (Swift.max(tokens, 1), c.hiddenSize)
+            let counts = [n * e, n * 3 * e, n * e, n * e, n * c.intermediateSize, Swift.max(longest * longest, 1)]
+            (states, qkv, context, hidden) = (.allocate(capacity: counts[0]), .allocate(capacity: counts[1]),
+                                              .allocate(capacity: counts[2]), .allocate(capacity: counts[3]))
+            (up, scores) = (.allocate(capacity: counts[4]), .allocate(capacity: counts[5]))
+            bytes = 4 * counts.reduce(0, +)
+        }
 
         deinit {
             for buffer in [states, qkv, context, hidden, up, scores] { buffer.deallocate() }
@@ -185,7 +183,8 @@ public struct BERTInference: @unchecked Sendable {
         let d = e / heads
         guard n > 0 else { return }
         // x = LayerNorm(word[ids] + position[t] + tokenType[typeIds])       [N, E]
-        withPointers(embeddings.word.table, embeddings.position.table, embeddings.tokenType.table) { word, position, tokenType in
+        withPointers([embeddings.word.table, embeddings.position.table, embeddings.tokenType.table]) { tables in
+            let (word, position, tokenType) = (tables[0], tables[1], tables[2])
             for (s, sequence) in ids.enumerated() {
                 for (t, id) in sequence.enumerated() {
                     let row = x + (offsets[s] + t) * e
@@ -230,7 +229,8 @@ public struct BERTInference: @unchecked Sendable {
     /// the bias (and residual) are written first and sgemm adds the product onto them.
     static func linear(_ input: UnsafePointer<Float>, _ n: Int, _ inputs: Int, _ weight: Tensor, _ bias: Tensor,
                        _ outputs: Int, residual: UnsafePointer<Float>? = nil, into out: UnsafeMutablePointer<Float>) {
-        withPointers(weight, bias, bias) { weight, bias, _ in
+        withPointers([weight, bias]) { pointers in
+            let (weight, bias) = (pointers[0], pointers[1])
             for row in 0 ..< n {
                 if let residual {
                     heed_binary_f32(HEED_ADD, residual + row * outputs, 1, bias, 1, out + row * outputs, Int64(outputs))
@@ -245,14 +245,8 @@ public struct BERTInference: @unchecked Sendable {
 
     /// x = LayerNorm(x) in place, row by row of x [n, E].
     static func layerNorm(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ norm: LayerNorm) {
-        withPointers(norm.weight, norm.bias!, norm.bias!) { weight, bias, _ in
-            heed_layer_norm_rows_f32(x, x, Int64(n), Int64(norm.weight.count), weight, bias, norm.epsilon)
+        withPointers([norm.weight, norm.bias!]) { pointers in
+            heed_layer_norm_rows_f32(x, x, Int64(n), Int64(norm.weight.count), pointers[0], pointers[1], norm.epsilon)
         }
     }
-}
-
-/// body(a, b, c) with the three tensors' element pointers.
-private func withPointers<R>(_ a: Tensor, _ b: Tensor, _ c: Tensor,
-                             _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>) -> R) -> R {
-    a.withUnsafeScalars { a in b.withUnsafeScalars { b in c.withUnsafeScalars { c in body(a.baseAddress!, b.baseAddress!, c.baseAddress!) } } }
 }
