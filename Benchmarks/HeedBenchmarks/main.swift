@@ -1,6 +1,6 @@
 // Heed's benchmark executable. Build and run in release:
 //
-//     swift run -c release HeedBenchmarks [sgemm|elementwise|scaling|accuracy|flash|flash-crossover|flash-memory|flash-tile|linear|minilm|smollm|all]
+//     swift run -c release HeedBenchmarks [sgemm|elementwise|scaling|accuracy|flash|flash-crossover|flash-memory|flash-tile|packed-linear|linear|minilm|smollm|all]
 //
 // - sgemm:       Tensor.matmul against cblas_sgemm called directly, same run
 // - elementwise: GB/s of exp, add and softmax rows on 16M floats, dispatched
@@ -14,6 +14,7 @@
 // - flash-crossover: dense vs flash on small problems (sets Attention.flashThreshold)
 // - flash-memory:    peak RSS of flash forward+backward at L = 32768
 // - flash-tile:      one core, one tile pair: the flash steps against cblas_sgemm
+// - packed-linear:   one core: heed_packed_linear_f32 against cblas_sgemm on MiniLM's shapes
 // - linear:      time and peak RSS of Performer, RFA and elu+1 linear attention
 //                over L = 1024 … 65536, fused and reference paths (options:
 //                see LinearBenchmark.swift; takes several minutes)
@@ -27,7 +28,7 @@ import CHeedKernels
 import Foundation
 
 let mode = CommandLine.arguments.dropFirst().first ?? "all"
-let known = ["sgemm", "elementwise", "scaling", "accuracy", "flash", "flash-crossover", "flash-memory", "flash-tile", "linear", "minilm", "smollm", "all"]
+let known = ["sgemm", "elementwise", "scaling", "accuracy", "flash", "flash-crossover", "flash-memory", "flash-tile", "packed-linear", "linear", "minilm", "smollm", "all"]
 guard known.contains(mode) else {
     print("usage: HeedBenchmarks [\(known.joined(separator: "|"))]")
     exit(2)
@@ -48,3 +49,4 @@ if mode == "flash" {
 if mode == "flash-crossover" { runFlashCrossover() }
 if mode == "flash-memory" { runFlashMemory() }
 if mode == "flash-tile" { runFlashTileBenchmark() }
+if mode == "packed-linear" { runPackedLinearBenchmark() }

@@ -6,6 +6,7 @@
 // immutable constants, so a pointer load with acquire ordering (a plain MOV on
 // x86) is all a kernel call pays.
 #include "kernels_internal.h"
+#include "heed_packed.h"
 #include <stdatomic.h>
 
 /// The table in use; NULL until the first call (or after force_portable(0)).
@@ -38,6 +39,24 @@ void heed_kernels_force_portable(int force) {
 }
 const char *heed_kernels_isa(void) { return active()->name; }
 int heed_kernels_avx2_active(void) { return active() != &heed_portable_kernels; }
+
+/// AVX-512 (F and VL) on this CPU, with the OS saving its registers (the
+/// builtin checks XCR0 as well as cpuid).
+static int cpu_has_avx512(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+#else
+    return 0;
+#endif
+}
+
+static atomic_int avx512_allowed = 1;
+
+void heed_kernels_allow_avx512(int allow) { atomic_store_explicit(&avx512_allowed, allow != 0, memory_order_release); }
+int heed_kernels_avx512_active(void) {
+    return heed_kernels_avx2_active() && atomic_load_explicit(&avx512_allowed, memory_order_acquire) && cpu_has_avx512();
+}
 
 void heed_binary_f32(heed_binary_op op, const float *a, int64_t sa, const float *b, int64_t sb, float *out, int64_t n) {
     active()->binary(op, a, sa, b, sb, out, n);

@@ -15,8 +15,10 @@ import HeedTensor
 //   products run over the real tokens only, and each sequence attends over
 //   its own rows, so nothing needs a padding mask.
 // - Q, K and V come from one product with the three weights stacked ([3E, E]).
-// - Biases and residuals are written into the output before the product,
-//   which accumulates onto them (sgemm with β = 1) instead of a separate pass.
+// - The weight matrices are packed once (``PackedWeights``), and the linear
+//   layers run on Heed's own micro-kernels (heed_packed.h), which start each
+//   output at its bias and residual instead of a separate pass; a BLAS call
+//   would pack the weights again on every call.
 // - LayerNorm and GELU run in place as single kernels (heed_kernels.h).
 // - Nothing is recorded for autodiff and no tensor is allocated per op.
 //
@@ -35,8 +37,9 @@ import HeedTensor
 /// ```
 ///
 /// Equal to ``BERTModel`` on the same weights up to rounding (tests hold it to
-/// 1e-5). One call computes on the calling thread, with BLAS's threads as
-/// they are set; ``SentenceEmbedder`` gives each core whole batches and BLAS
+/// 1e-5). One call computes on the calling thread (the linear layers on
+/// one core; the attention's small products through BLAS with its threads as
+/// they are set); ``SentenceEmbedder`` gives each core whole batches and BLAS
 /// one thread.
 public struct BERTInference: @unchecked Sendable {
     // @unchecked: the stored tensors are only read, and a Tensor's values never
@@ -44,14 +47,14 @@ public struct BERTInference: @unchecked Sendable {
     // threads is safe.
 
     struct Layer {
-        let queryKeyValue: Tensor             // [3E, E]: W_q, W_k, W_v stacked
+        let queryKeyValue: PackedWeights      // [3E, E]: W_q, W_k, W_v stacked
         let queryKeyValueBias: Tensor         // [3E]
-        let output: Tensor                    // [E, E]
+        let output: PackedWeights             // [E, E]
         let outputBias: Tensor                // [E]
         let attentionNorm: LayerNorm          // over E
-        let up: Tensor                        // [F, E]
+        let up: PackedWeights                 // [F, E]
         let upBias: Tensor                    // [F]
-        let down: Tensor                      // [E, F]
+        let down: PackedWeights               // [E, F]
         let downBias: Tensor                  // [E]
         let mlpNorm: LayerNorm                // over E
     }
@@ -61,8 +64,8 @@ public struct BERTInference: @unchecked Sendable {
     let embeddings: BERTEmbeddings
     let layers: [Layer]
 
-    /// The weights of `model`, shared (not copied) but for Q, K and V, which
-    /// are stacked into one matrix per layer.
+    /// The weights of `model`: the embeddings, norms and biases shared (not
+    /// copied), the weight matrices packed (Q, K and V stacked into one per layer).
     ///
     /// Nil unless the model is a plain BERT encoder — every attention with H
     /// query and key/value heads of D = E/H, a scaled dot-product score with
@@ -99,11 +102,11 @@ public struct BERTInference: @unchecked Sendable {
                 (Tensor.concatenate([checked(a.queryWeight, [e, e]), checked(a.keyWeight, [e, e]), checked(a.valueWeight, [e, e])], axis: 0),
                  Tensor.concatenate([checked(a.queryBias, [e]), checked(a.keyBias, [e]), checked(a.valueBias, [e])], axis: 0))
             }
-            return Layer(queryKeyValue: stacked.0, queryKeyValueBias: stacked.1,
-                         output: checked(a.outputWeight, [e, e]), outputBias: checked(a.outputBias, [e]),
+            return Layer(queryKeyValue: PackedWeights(stacked.0), queryKeyValueBias: stacked.1,
+                         output: PackedWeights(checked(a.outputWeight, [e, e])), outputBias: checked(a.outputBias, [e]),
                          attentionNorm: norm(layer.attentionNorm),
-                         up: checked(layer.mlp.up.weight, [f, e]), upBias: checked(layer.mlp.up.bias, [f]),
-                         down: checked(layer.mlp.down.weight, [e, f]), downBias: checked(layer.mlp.down.bias, [e]),
+                         up: PackedWeights(checked(layer.mlp.up.weight, [f, e])), upBias: checked(layer.mlp.up.bias, [f]),
+                         down: PackedWeights(checked(layer.mlp.down.weight, [e, f])), downBias: checked(layer.mlp.down.bias, [e]),
                          mlpNorm: norm(layer.mlpNorm))
         }
     }
@@ -199,7 +202,7 @@ public struct BERTInference: @unchecked Sendable {
         let scale = 1 / Float(d).squareRoot()
         for layer in layers {
             // qkv = x W_qkvᵀ + b_qkv                                          [N, 3E]
-            Self.linear(x, n, e, layer.queryKeyValue, layer.queryKeyValueBias, 3 * e, into: w.qkv)
+            Self.linear(x, n, layer.queryKeyValue, layer.queryKeyValueBias, into: w.qkv)
             // ctx: each sequence's heads attend over its own rows             [N, E]
             for s in 0 ..< ids.count {
                 let (first, length) = (offsets[s], offsets[s + 1] - offsets[s])
@@ -214,33 +217,21 @@ public struct BERTInference: @unchecked Sendable {
                 }
             }
             // h = LayerNorm(x + ctx W_oᵀ + b_o)                               [N, E]
-            Self.linear(w.context, n, e, layer.output, layer.outputBias, e, residual: x, into: w.hidden)
+            Self.linear(w.context, n, layer.output, layer.outputBias, residual: x, into: w.hidden)
             Self.layerNorm(w.hidden, n, layer.attentionNorm)
             // up = GELU(h W_upᵀ + b_up)                                        [N, F]
-            Self.linear(w.hidden, n, e, layer.up, layer.upBias, f, into: w.up)
+            Self.linear(w.hidden, n, layer.up, layer.upBias, into: w.up)
             heed_unary_f32(gelu, w.up, w.up, Int64(n * f))
             // x = LayerNorm(h + up W_downᵀ + b_down)                          [N, E]
-            Self.linear(w.up, n, f, layer.down, layer.downBias, e, residual: w.hidden, into: x)
+            Self.linear(w.up, n, layer.down, layer.downBias, residual: w.hidden, into: x)
             Self.layerNorm(x, n, layer.mlpNorm)
         }
     }
 
-    /// out = input Wᵀ + bias (+ residual)  for input [n, inputs], W [outputs, inputs]:
-    /// the bias (and residual) are written first and sgemm adds the product onto them.
-    static func linear(_ input: UnsafePointer<Float>, _ n: Int, _ inputs: Int, _ weight: Tensor, _ bias: Tensor,
-                       _ outputs: Int, residual: UnsafePointer<Float>? = nil, into out: UnsafeMutablePointer<Float>) {
-        withPointers([weight, bias]) { pointers in
-            let (weight, bias) = (pointers[0], pointers[1])
-            for row in 0 ..< n {
-                if let residual {
-                    heed_binary_f32(HEED_ADD, residual + row * outputs, 1, bias, 1, out + row * outputs, Int64(outputs))
-                } else {
-                    (out + row * outputs).update(from: bias, count: outputs)
-                }
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(outputs), Int32(inputs), 1,
-                        input, Int32(inputs), weight, Int32(inputs), 1, out, Int32(outputs))
-        }
+    /// out = input Wᵀ + bias (+ residual) for input [n, inputs], W [outputs, inputs].
+    static func linear(_ input: UnsafePointer<Float>, _ n: Int, _ weight: PackedWeights, _ bias: Tensor,
+                       residual: UnsafePointer<Float>? = nil, into out: UnsafeMutablePointer<Float>) {
+        withPointers([bias]) { weight.apply(input, rows: n, bias: $0[0], residual: residual, into: out) }
     }
 
     /// x = LayerNorm(x) in place, row by row of x [n, E].
