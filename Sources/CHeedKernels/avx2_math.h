@@ -42,14 +42,22 @@ HEED_AVX2_INLINE __m256 v_pow2i(__m256i n) {
 #define HEED_LN2_LO 0x1.7f7d1cp-20f       // ln 2 − LN2_HI ≈ 1.4286068e-6
 #define HEED_LOG2E 0x1.715476p+0f
 
+// Polynomial coefficients, highest degree first (Horner's scheme), shared by
+// the AVX2 functions here and their AVX-512 versions (avx512_math.h).
+static const float heed_exp_q[5] = {0x1.6c69f2p-10f, 0x1.120b1cp-7f, 0x1.5555bap-5f, 0x1.5554dep-3f, 0.5f};
+static const float heed_erf_small[7] = {0x1.5e9564p-14f, -0x1.aba486p-11f, 0x1.550e64p-8f, -0x1.b8196ap-6f,
+                                        0x1.ce2eb6p-4f,  -0x1.812746p-2f,  -0x1.f7ac92p-25f};
+static const float heed_erfc_tail[13] = {-0x1.2c4b40p-1f, 0x1.2e443ap+2f, -0x1.de2b04p+3f, 0x1.999d66p+4f,
+                                         -0x1.a382eep+4f, 0x1.fb8224p+3f, -0x1.2e4754p+2f, 0x1.31edbep-2f,
+                                         -0x1.bc711ap-2f, 0x1.30ddd0p-2f, 0x1.205508p-1f,  0x1.20e2c0p-1f,
+                                         -0x1.72bb50p-21f};
+
 /// q(r) ≈ (e^r − 1 − r)/r² on |r| <= ln2/2 (degree 4, relative error 1.3e-7
 /// in q, which reaches e^r scaled by r²/2 <= 0.06, i.e. below 1e-8).
 HEED_AVX2_INLINE __m256 v_exp_q(__m256 r) {
-    __m256 q = v_set(0x1.6c69f2p-10f);
-    q = _mm256_fmadd_ps(q, r, v_set(0x1.120b1cp-7f));
-    q = _mm256_fmadd_ps(q, r, v_set(0x1.5555bap-5f));
-    q = _mm256_fmadd_ps(q, r, v_set(0x1.5554dep-3f));
-    return _mm256_fmadd_ps(q, r, v_set(0.5f));
+    __m256 q = v_set(heed_exp_q[0]);
+    for (int i = 1; i < 5; i++) q = _mm256_fmadd_ps(q, r, v_set(heed_exp_q[i]));
+    return q;
 }
 
 /// e^x, at most 2 ulp from the correctly rounded result over the whole float
@@ -183,13 +191,9 @@ HEED_AVX2_INLINE __m256 v_log(__m256 x) {
 /// float pair so that the leading term z·2/√π is rounded only once, by the FMA.
 HEED_AVX2_INLINE __m256 v_erf_small(__m256 z) {
     __m256 w = _mm256_mul_ps(z, z);
-    __m256 p = v_set(0x1.5e9564p-14f);
-    p = _mm256_fmadd_ps(p, w, v_set(-0x1.aba486p-11f));
-    p = _mm256_fmadd_ps(p, w, v_set(0x1.550e64p-8f));
-    p = _mm256_fmadd_ps(p, w, v_set(-0x1.b8196ap-6f));
-    p = _mm256_fmadd_ps(p, w, v_set(0x1.ce2eb6p-4f));
-    p = _mm256_fmadd_ps(p, w, v_set(-0x1.812746p-2f));
-    __m256 correction = _mm256_mul_ps(z, _mm256_fmadd_ps(p, w, v_set(-0x1.f7ac92p-25f)));
+    __m256 p = v_set(heed_erf_small[0]);
+    for (int i = 1; i < 6; i++) p = _mm256_fmadd_ps(p, w, v_set(heed_erf_small[i]));
+    __m256 correction = _mm256_mul_ps(z, _mm256_fmadd_ps(p, w, v_set(heed_erf_small[6])));
     return _mm256_fmadd_ps(z, v_set(0x1.20dd76p+0f), correction);
 }
 
@@ -203,19 +207,8 @@ HEED_AVX2_INLINE __m256 v_erf_small(__m256 z) {
 /// ulp(z²)/2 ≈ 3e-6 at z = 10. Above 10.5 the result underflows to 0 (callers
 /// clamp z so that infinities never reach here).
 HEED_AVX2_INLINE __m256 v_erfc_tail(__m256 u, __m256 z2hi, __m256 z2lo) {
-    __m256 g = v_set(-0x1.2c4b40p-1f);
-    g = _mm256_fmadd_ps(g, u, v_set(0x1.2e443ap+2f));
-    g = _mm256_fmadd_ps(g, u, v_set(-0x1.de2b04p+3f));
-    g = _mm256_fmadd_ps(g, u, v_set(0x1.999d66p+4f));
-    g = _mm256_fmadd_ps(g, u, v_set(-0x1.a382eep+4f));
-    g = _mm256_fmadd_ps(g, u, v_set(0x1.fb8224p+3f));
-    g = _mm256_fmadd_ps(g, u, v_set(-0x1.2e4754p+2f));
-    g = _mm256_fmadd_ps(g, u, v_set(0x1.31edbep-2f));
-    g = _mm256_fmadd_ps(g, u, v_set(-0x1.bc711ap-2f));
-    g = _mm256_fmadd_ps(g, u, v_set(0x1.30ddd0p-2f));
-    g = _mm256_fmadd_ps(g, u, v_set(0x1.205508p-1f));
-    g = _mm256_fmadd_ps(g, u, v_set(0x1.20e2c0p-1f));
-    g = _mm256_fmadd_ps(g, u, v_set(-0x1.72bb50p-21f));
+    __m256 g = v_set(heed_erfc_tail[0]);
+    for (int i = 1; i < 13; i++) g = _mm256_fmadd_ps(g, u, v_set(heed_erfc_tail[i]));
     __m256 corrected = _mm256_mul_ps(g, _mm256_fnmadd_ps(z2lo, v_set(1.0f), v_set(1.0f)));
     return _mm256_mul_ps(corrected, v_exp(_mm256_xor_ps(z2hi, v_sign_bit())));
 }

@@ -6,7 +6,6 @@
 // immutable constants, so a pointer load with acquire ordering (a plain MOV on
 // x86) is all a kernel call pays.
 #include "kernels_internal.h"
-#include "heed_packed.h"
 #include <stdatomic.h>
 
 /// The table in use; NULL until the first call (or after force_portable(0)).
@@ -40,12 +39,19 @@ void heed_kernels_force_portable(int force) {
 const char *heed_kernels_isa(void) { return active()->name; }
 int heed_kernels_avx2_active(void) { return active() != &heed_portable_kernels; }
 
-/// AVX-512 (F and VL) on this CPU, with the OS saving its registers (the
+/// AVX-512 (F, VL and DQ) on this CPU, with the OS saving its registers (the
 /// builtin checks XCR0 as well as cpuid).
 static int cpu_has_avx512(void) {
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+    static atomic_int known = -1;                    // -1 until the first check
+    int has = atomic_load_explicit(&known, memory_order_relaxed);
+    if (has < 0) {
+        __builtin_cpu_init();
+        has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+              __builtin_cpu_supports("avx512dq");
+        atomic_store_explicit(&known, has, memory_order_relaxed);
+    }
+    return has;
 #else
     return 0;
 #endif
@@ -61,7 +67,12 @@ int heed_kernels_avx512_active(void) {
 void heed_binary_f32(heed_binary_op op, const float *a, int64_t sa, const float *b, int64_t sb, float *out, int64_t n) {
     active()->binary(op, a, sa, b, sb, out, n);
 }
-void heed_unary_f32(heed_unary_op op, const float *x, float *out, int64_t n) { active()->unary(op, x, out, n); }
+void heed_unary_f32(heed_unary_op op, const float *x, float *out, int64_t n) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (op == HEED_GELU_ERF && heed_kernels_avx512_active()) { heed_avx512_gelu_erf(x, out, n); return; }
+#endif
+    active()->unary(op, x, out, n);
+}
 float heed_reduce_f32(heed_reduce_op op, const float *x, int64_t n) { return active()->reduce(op, x, n); }
 void heed_accumulate_f32(heed_reduce_op op, float *acc, const float *x, int64_t n) { active()->accumulate(op, acc, x, n); }
 void heed_softmax_rows_f32(const float *x, float *out, int64_t rows, int64_t cols) { active()->softmax_rows(x, out, rows, cols); }

@@ -26,4 +26,10 @@ extern const heed_kernel_table heed_avx2_kernels;
 /// other kernel families (flash attention) that dispatch the same way.
 int heed_kernels_avx2_active(void);
 
+#if defined(__x86_64__) || defined(__i386__)
+/// HEED_GELU_ERF on 16 lanes (kernels_avx512.c); the AVX2 kernel's bits. Only
+/// called when heed_kernels_avx512_active().
+void heed_avx512_gelu_erf(const float *x, float *out, int64_t n);
+#endif
+
 #endif

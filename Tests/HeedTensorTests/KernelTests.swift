@@ -39,6 +39,25 @@ final class KernelTests: XCTestCase {
         #endif
     }
 
+    /// Where the CPU has AVX-512, GELU (erf) runs on 16 lanes; it must return
+    /// the AVX2 kernel's bits on every value, tails of every length included.
+    func testAVX512GeluEqualsAVX2BitForBit() throws {
+        heed_kernels_allow_avx512(1)
+        defer { heed_kernels_allow_avx512(1) }
+        guard heed_kernels_avx512_active() != 0 else { throw XCTSkip("no AVX-512 on this CPU") }
+        var values = Tensor.randomNormal([4000], std: 3, seed: 77).scalars
+        values += [0, -0.0, .infinity, -.infinity, .nan, 1e-40, -1e-40, 0.7071067, 0.70710677, -0.70710677, 5.5, -5.5,
+                   -15, -15.5, 40, -40, .greatestFiniteMagnitude, -.greatestFiniteMagnitude]
+        for count in Array(1 ... 40) + [values.count] {
+            let x = Array(values.suffix(count))
+            let wide = unary(HEED_GELU_ERF, x)
+            heed_kernels_allow_avx512(0)
+            let narrow = unary(HEED_GELU_ERF, x)
+            heed_kernels_allow_avx512(1)
+            XCTAssertEqual(wide.map(\.bitPattern), narrow.map(\.bitPattern), "\(count) values")
+        }
+    }
+
     // MARK: (a) exp in ulps over the whole float range
 
     func testExpIsWithinTwoUlpsOverTheWholeFloatRange() {

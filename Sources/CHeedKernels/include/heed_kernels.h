@@ -1,8 +1,9 @@
 // Heed's hand-written CPU kernels.
 //
 // Every entry point below dispatches at run time: on x86-64 with AVX2+FMA it
-// calls a version compiled with __attribute__((target("avx2,fma"))); elsewhere
-// a portable C version. No build flag is needed for the fast path.
+// calls a version compiled with __attribute__((target("avx2,fma"))) (a few,
+// where measured faster, an AVX-512 one with the same results); elsewhere a
+// portable C version. No build flag is needed for the fast path.
 //
 // Conventions: `n` counts float elements; a stride argument is 0 (broadcast a
 // single value) or 1 (contiguous). All functions are thread-safe and work on
@@ -109,6 +110,16 @@ const char *heed_kernels_isa(void);
 /// Forces the portable path (1) or restores automatic dispatch (0); for tests
 /// and benchmarks that compare both.
 void heed_kernels_force_portable(int force);
+
+/// Whether AVX-512 kernels may run where the CPU has them (1, the default) or
+/// not (0: the AVX2 ones run instead); for tests and benchmarks that compare.
+/// Where AVX-512 runs (HEED_GELU_ERF in heed_unary_f32, heed_packed.h) it
+/// returns the AVX2 kernels' bits, or the same sums as they do.
+void heed_kernels_allow_avx512(int allow);
+
+/// 1 when AVX-512 kernels run: the CPU has AVX-512 F, VL and DQ, the OS saves
+/// the registers, they are allowed and the kernels are not forced portable.
+int heed_kernels_avx512_active(void);
 
 #ifdef __cplusplus
 }

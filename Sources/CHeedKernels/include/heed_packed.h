@@ -43,14 +43,6 @@ void heed_packed_linear_f32(int64_t m, int64_t n, int64_t k, const float *a, int
 /// Which micro-kernel heed_packed_linear_f32 runs now: "avx512", "avx2+fma" or "portable".
 const char *heed_packed_isa(void);
 
-/// Whether AVX-512 kernels may run where the CPU has them (1, the default) or
-/// not (0: the AVX2 ones run instead); for tests and benchmarks that compare.
-void heed_kernels_allow_avx512(int allow);
-
-/// 1 when AVX-512 kernels run (the CPU has AVX-512 F/VL, the OS saves the
-/// registers, they are allowed and the AVX2 kernels are not forced portable).
-int heed_kernels_avx512_active(void);
-
 #ifdef __cplusplus
 }
 #endif
