@@ -34,9 +34,9 @@ extension FlashAttention {
     ///
     /// A work item owns one key tile of one key/value head — its dK and dV rows
     /// are written by no other item — and walks the query tiles of every query
-    /// head of the group. dQ rows are shared by all key tiles, so each worker
-    /// accumulates dQ privately and the private copies are summed at the end
-    /// of each group of heads.
+    /// head of the group. dQ rows are shared by all key tiles: worker 0 adds
+    /// into dQuery itself, every other worker into a private copy, and the
+    /// copies are summed into dQuery at the end of each group of heads.
     static func backward(_ p: FlashProblem, _ tiles: FlashTiles, query: UnsafePointer<Float>, key: UnsafePointer<Float>,
                          value: UnsafePointer<Float>, output: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
                          dOutput: UnsafePointer<Float>, dQuery: UnsafeMutablePointer<Float>,
@@ -44,69 +44,75 @@ extension FlashAttention {
                          dBiases: [UnsafeMutablePointer<Float>?]) {
         let rowCount = p.batch * p.heads * p.queryLength
         guard rowCount > 0, p.keyLength > 0 else { return }
-        // Δ = rowsum(dO ∘ O)                                                     [B, H, Tq]
-        let delta = UnsafeMutablePointer<Float>.allocate(capacity: rowCount)
-        defer { delta.deallocate() }
-        heed_flash_row_dot(dOutput, output, Int64(rowCount), Int64(p.valueDepth), delta)
-
         let workers = FlashParallel.workers
         let keyPanelFloats = Int(heed_flash_panels_count(Int64(p.keyLength), Int64(p.depth)))
         let valuePanelFloats = Int(heed_flash_panels_count(Int64(p.keyLength), Int64(p.valueDepth)))
         let privateQueryFloats = p.group * p.queryLength * p.depth                      // one worker's dQ, one (b, hkv)
         let pairs = p.batch * p.keyHeads
-        let perPair = keyPanelFloats + valuePanelFloats + workers * privateQueryFloats
+        let perPair = keyPanelFloats + valuePanelFloats + (workers - 1) * privateQueryFloats
         let chunk = Swift.max(1, Swift.min(pairs, packingBudget / Swift.max(perPair, 1)))
-        let keyPanels = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(chunk * keyPanelFloats, 1))
-        let valuePanels = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(chunk * valuePanelFloats, 1))
-        let privateQuery = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(workers * chunk * privateQueryFloats, 1))
-        defer { keyPanels.deallocate(); valuePanels.deallocate(); privateQuery.deallocate() }
-        let scratch = (0 ..< workers).map { _ in FlashScratch(p, tiles, backward: true) }
-        let biasCounts = tiles.differentiableBiases.map { $0?.count }
-        for worker in scratch { worker.prepareBiasGradients(biasCounts) }
+        let counts = [rowCount, chunk * keyPanelFloats, chunk * valuePanelFloats, (workers - 1) * chunk * privateQueryFloats]
+        buffers.withBuffers(counts) { buffer in
+            let (delta, keyPanels, valuePanels, privateQuery) = (buffer[0], buffer[1], buffer[2], buffer[3])
+            // Δ = rowsum(dO ∘ O)                                                 [B, H, Tq]
+            FlashParallel.run(workers) { _, part in
+                let rows = rowCount * part / workers ..< rowCount * (part + 1) / workers
+                heed_flash_row_dot(dOutput + rows.lowerBound * p.valueDepth, output + rows.lowerBound * p.valueDepth,
+                                   Int64(rows.count), Int64(p.valueDepth), delta + rows.lowerBound)
+            }
+            let scratch = (0 ..< workers).map { _ in FlashScratch(p, tiles, backward: true) }
+            let biasCounts = tiles.differentiableBiases.map { $0?.count }
+            for worker in scratch { worker.prepareBiasGradients(biasCounts) }
 
-        for first in stride(from: 0, to: pairs, by: chunk) {
-            let count = Swift.min(chunk, pairs - first)
-            FlashParallel.run(count) { _, index in                      // Kᵀ and Vᵀ panels of each (b, hkv)
-                heed_flash_pack_panels(key + (first + index) * p.keyLength * p.depth, Int64(p.keyLength), Int64(p.depth),
-                                       Int64(p.depth), keyPanels + index * keyPanelFloats)
-                heed_flash_pack_panels(value + (first + index) * p.keyLength * p.valueDepth, Int64(p.keyLength),
-                                       Int64(p.valueDepth), Int64(p.valueDepth), valuePanels + index * valuePanelFloats)
-            }
-            privateQuery.update(repeating: 0, count: workers * count * privateQueryFloats)
-            FlashParallel.run(count * p.keyTiles) { worker, item in
-                // Head by head, so that the cores share one head's queries and output
-                // gradients in cache; within a head key tile 0 first: under a causal
-                // pattern the first key tiles see the most queries.
-                let keyTile = item % p.keyTiles, index = item / p.keyTiles
-                let pair = first + index
-                let pairDQuery = privateQuery + (worker * count + index) * privateQueryFloats
-                for member in 0 ..< p.group {
-                    backwardTile(p, tiles, batch: pair / p.keyHeads, keyHead: pair % p.keyHeads, member: member,
-                                 keyTile: keyTile, query: query, key: key, keyPanels: keyPanels + index * keyPanelFloats,
-                                 valuePanels: valuePanels + index * valuePanelFloats, dOutput: dOutput,
-                                 logSumExp: logSumExp, delta: delta,
-                                 dQuery: pairDQuery + member * p.queryLength * p.depth,
-                                 dKey: dKey, dValue: dValue, scratch: scratch[worker])
+            for first in stride(from: 0, to: pairs, by: chunk) {
+                let count = Swift.min(chunk, pairs - first)
+                /// Where `worker` accumulates dQ of pair `first + index`: dQuery itself for worker 0.
+                func queryGradient(worker: Int, index: Int) -> UnsafeMutablePointer<Float> {
+                    let pair = first + index
+                    if worker == 0 { return dQuery + (pair / p.keyHeads * p.heads + pair % p.keyHeads * p.group) * p.queryLength * p.depth }
+                    return privateQuery + ((worker - 1) * count + index) * privateQueryFloats
+                }
+                FlashParallel.run(count) { _, index in                  // Kᵀ and Vᵀ panels of each (b, hkv)
+                    heed_flash_pack_panels(key + (first + index) * p.keyLength * p.depth, Int64(p.keyLength),
+                                           Int64(p.depth), Int64(p.depth), keyPanels + index * keyPanelFloats)
+                    heed_flash_pack_panels(value + (first + index) * p.keyLength * p.valueDepth, Int64(p.keyLength),
+                                           Int64(p.valueDepth), Int64(p.valueDepth), valuePanels + index * valuePanelFloats)
+                }
+                privateQuery.update(repeating: 0, count: (workers - 1) * count * privateQueryFloats)
+                FlashParallel.run(count * p.keyTiles) { worker, item in
+                    // Head by head, so that the cores share one head's queries and output
+                    // gradients in cache; within a head key tile 0 first: under a causal
+                    // pattern the first key tiles see the most queries.
+                    let keyTile = item % p.keyTiles, index = item / p.keyTiles
+                    let pair = first + index
+                    let pairDQuery = queryGradient(worker: worker, index: index)
+                    for member in 0 ..< p.group {
+                        backwardTile(p, tiles, batch: pair / p.keyHeads, keyHead: pair % p.keyHeads, member: member,
+                                     keyTile: keyTile, query: query, key: key, keyPanels: keyPanels + index * keyPanelFloats,
+                                     valuePanels: valuePanels + index * valuePanelFloats, dOutput: dOutput,
+                                     logSumExp: logSumExp, delta: delta,
+                                     dQuery: pairDQuery + member * p.queryLength * p.depth,
+                                     dKey: dKey, dValue: dValue, scratch: scratch[worker])
+                    }
+                }
+                // dQ += Σ over workers 1 … of their private sums, in slices of each (b, hkv)'s rows.
+                guard workers > 1 else { continue }
+                FlashParallel.run(count * workers) { _, item in
+                    let (index, slice) = (item / workers, item % workers)
+                    let part = privateQueryFloats * slice / workers ..< privateQueryFloats * (slice + 1) / workers
+                    let target = queryGradient(worker: 0, index: index)
+                    for worker in 1 ..< workers {
+                        let source = queryGradient(worker: worker, index: index)
+                        for i in part { target[i] += source[i] }
+                    }
                 }
             }
-            // dQ = Σ over workers of their private sums, in slices of each (b, hkv)'s rows.
-            FlashParallel.run(count * workers) { _, item in
-                let (index, slice) = (item / workers, item % workers)
-                let pair = first + index
-                let (b, keyHead) = (pair / p.keyHeads, pair % p.keyHeads)
-                let part = privateQueryFloats * slice / workers ..< privateQueryFloats * (slice + 1) / workers
-                let target = dQuery + (b * p.heads + keyHead * p.group) * p.queryLength * p.depth
-                for worker in 0 ..< workers {
-                    let source = privateQuery + (worker * count + index) * privateQueryFloats
-                    for i in part { target[i] += source[i] }
+            for (index, dBias) in dBiases.enumerated() {
+                guard let dBias, let total = biasCounts[index] else { continue }
+                for worker in scratch {
+                    let source = worker.biasGradients[index]!
+                    for i in 0 ..< total { dBias[i] += source[i] }
                 }
-            }
-        }
-        for (index, dBias) in dBiases.enumerated() {
-            guard let dBias, let total = biasCounts[index] else { continue }
-            for worker in scratch {
-                let source = worker.biasGradients[index]!
-                for i in 0 ..< total { dBias[i] += source[i] }
             }
         }
     }

@@ -6,6 +6,10 @@ extension FlashAttention {
     /// are packed in groups under this budget (at least one head).
     static let packingBudget = 4 << 20
 
+    /// The engine's large scratch buffers (packed panels, Δ, private dQ),
+    /// kept between calls while they add up to at most 64 MiB.
+    static let buffers = ReusePool<FloatBuffer>(retainedBytes: 64 << 20)
+
     /// Algorithm 1 over every (batch, head, query tile): fills `output`
     /// [B, H, Tq, Dv] and `logSumExp` [B, H, Tq].
     static func forward(_ problem: FlashProblem, _ tiles: FlashTiles, query: UnsafePointer<Float>,
@@ -22,32 +26,32 @@ extension FlashAttention {
         let panelFloats = Int(heed_flash_panels_count(Int64(p.keyLength), Int64(p.depth)))
         let pairs = p.batch * p.keyHeads
         let chunk = Swift.max(1, Swift.min(pairs, packingBudget / Swift.max(panelFloats, 1)))
-        let panels = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(chunk * panelFloats, 1))
-        defer { panels.deallocate() }
         let scratch = (0 ..< Swift.min(FlashParallel.workers, pairs * p.group * p.queryTiles)).map { _ in
             FlashScratch(p, tiles, backward: false)
         }
-
-        for first in stride(from: 0, to: pairs, by: chunk) {
-            let count = Swift.min(chunk, pairs - first)
-            FlashParallel.run(count) { _, index in                      // Kᵀ panels of each (b, hkv)
-                heed_flash_pack_panels(key + (first + index) * p.keyLength * p.depth, Int64(p.keyLength), Int64(p.depth),
-                                       Int64(p.depth), panels + index * panelFloats)
-            }
-            let perQueryTile = count * p.group
-            FlashParallel.run(perQueryTile * p.queryTiles) { worker, item in
-                // Head by head, so that the cores share one head's keys and values in
-                // cache; within a head the last query tiles first: under a causal
-                // pattern they cost the most.
-                let headItem = item / p.queryTiles
-                let queryTile = p.queryTiles - 1 - item % p.queryTiles
-                let pair = first + headItem / p.group
-                let (b, keyHead) = (pair / p.keyHeads, pair % p.keyHeads)
-                let h = keyHead * p.group + headItem % p.group
-                forwardTile(p, tiles, batch: b, head: h, queryTile: queryTile, query: query,
-                            keyPanels: panels + (pair - first) * panelFloats,
-                            value: value + pair * p.keyLength * p.valueDepth, output: output, logSumExp: logSumExp,
-                            scratch: scratch[worker])
+        buffers.withBuffers([chunk * panelFloats]) { buffer in
+            let panels = buffer[0]
+            for first in stride(from: 0, to: pairs, by: chunk) {
+                let count = Swift.min(chunk, pairs - first)
+                FlashParallel.run(count) { _, index in                  // Kᵀ panels of each (b, hkv)
+                    heed_flash_pack_panels(key + (first + index) * p.keyLength * p.depth, Int64(p.keyLength),
+                                           Int64(p.depth), Int64(p.depth), panels + index * panelFloats)
+                }
+                let perQueryTile = count * p.group
+                FlashParallel.run(perQueryTile * p.queryTiles) { worker, item in
+                    // Head by head, so that the cores share one head's keys and values in
+                    // cache; within a head the last query tiles first: under a causal
+                    // pattern they cost the most.
+                    let headItem = item / p.queryTiles
+                    let queryTile = p.queryTiles - 1 - item % p.queryTiles
+                    let pair = first + headItem / p.group
+                    let (b, keyHead) = (pair / p.keyHeads, pair % p.keyHeads)
+                    let h = keyHead * p.group + headItem % p.group
+                    forwardTile(p, tiles, batch: b, head: h, queryTile: queryTile, query: query,
+                                keyPanels: panels + (pair - first) * panelFloats,
+                                value: value + pair * p.keyLength * p.valueDepth, output: output, logSumExp: logSumExp,
+                                scratch: scratch[worker])
+                }
             }
         }
     }

@@ -275,11 +275,8 @@ public struct SentenceEmbedder {
 
 /// The fast engine's workspaces: each used by one batch at a time, handed on
 /// to the next batch and kept for the next call while they are small.
-final class WorkspacePool: @unchecked Sendable {
-    // @unchecked: `idle` is read and written only under `lock`; a workspace
-    // taken out is used by one thread until it is given back.
-    private let lock = NSLock()
-    private var idle: [BERTInference.Workspace] = []
+final class WorkspacePool: Sendable {
+    private let pool = ReusePool<BERTInference.Workspace>(retainedBytes: retainedLimit)
     private let configuration: BERTConfiguration
 
     /// Idle workspaces are kept while their buffers add up to at most this
@@ -292,19 +289,11 @@ final class WorkspacePool: @unchecked Sendable {
     /// An idle workspace for batches of up to `tokens` tokens and sequences of
     /// up to `longest`, or a new one.
     func take(tokens: Int, longest: Int) -> BERTInference.Workspace {
-        lock.lock()
-        defer { lock.unlock() }
-        if let index = idle.lastIndex(where: { $0.tokens >= tokens && $0.longest >= longest }) {
-            return idle.remove(at: index)
+        pool.take(where: { $0.tokens >= tokens && $0.longest >= longest }) {
+            BERTInference.Workspace(tokens: tokens, longest: longest, configuration: configuration)
         }
-        return BERTInference.Workspace(tokens: tokens, longest: longest, configuration: configuration)
     }
 
     /// Hands a workspace back for the next batch or call.
-    func give(_ workspace: BERTInference.Workspace) {
-        lock.lock()
-        defer { lock.unlock() }
-        idle.append(workspace)
-        while idle.reduce(0, { $0 + $1.bytes }) > Self.retainedLimit { idle.removeFirst() }
-    }
+    func give(_ workspace: BERTInference.Workspace) { pool.give(workspace, bytes: workspace.bytes) }
 }
