@@ -72,14 +72,20 @@ void flash_gemm_avx2(int64_t m, int64_t n, int64_t kc, const float *a, int64_t a
 int flash_scores_exp_avx2(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
                           const float *key_panels, float *p, int64_t stride, float scale2, const float *shift2,
                           float *sums, float headroom);
+/// The same on AVX-512 (flash_avx512.c).
+int flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
+                            const float *key_panels, float *p, int64_t stride, float scale2, const float *shift2,
+                            float *sums, float headroom);
 #endif
 
 extern const flash_kernel_table flash_portable_kernels;
 #if defined(__x86_64__) || defined(__i386__)
 extern const flash_kernel_table flash_avx2_kernels;
+/// flash_avx2_kernels with the AVX-512 scores_exp.
+extern const flash_kernel_table flash_avx512_kernels;
 #endif
 
-/// The table for this CPU (honours heed_kernels_force_portable).
+/// The table for this CPU (honours heed_kernels_force_portable and heed_kernels_allow_avx512).
 const flash_kernel_table *flash_kernels(void);
 
 #endif

@@ -15,6 +15,7 @@
 
 const flash_kernel_table *flash_kernels(void) {
 #if defined(__x86_64__) || defined(__i386__)
+    if (heed_kernels_avx512_active()) return &flash_avx512_kernels;
     if (heed_kernels_avx2_active()) return &flash_avx2_kernels;
 #endif
     return &flash_portable_kernels;
@@ -354,5 +355,10 @@ FLASH_AVX2 static void avx2_exp(const float *x, float *out, int64_t n) {
 const flash_kernel_table flash_avx2_kernels = {
     flash_gemm_avx2, avx2_online_softmax, avx2_backward_probabilities, avx2_backward_d_scores, avx2_weights, avx2_exp,
     flash_scores_exp_avx2,
+};
+
+const flash_kernel_table flash_avx512_kernels = {
+    flash_gemm_avx2, avx2_online_softmax, avx2_backward_probabilities, avx2_backward_d_scores, avx2_weights, avx2_exp,
+    flash_scores_exp_avx512,
 };
 #endif

@@ -7,7 +7,7 @@ import XCTest
 
 /// The flash engine against the dense reference engine: outputs and every
 /// gradient, over sizes, head dimensions, Tq ≠ Tk, grouped heads, softcap and
-/// both kernel paths (AVX2+FMA and portable).
+/// every kernel path (AVX-512 where present, AVX2+FMA and portable).
 ///
 /// Tolerance: both engines run in f32 and differ only in summation order (the
 /// flash engine sums each row tile by tile, rescaling) and in exp/tanh
@@ -130,6 +130,18 @@ final class FlashAttentionTests: XCTestCase {
             let expected = dense(query: q, key: k, value: v), actual = flash(query: q, key: k, value: v)
             Self.assertAgree(actual.output, expected.output, tolerance: 1e-5, "output")
             assertClose(actual.weights, expected.weights, rtol: 1e-4, atol: 1e-6, "weights")
+        }
+    }
+
+    /// Where the CPU has AVX-512 the sweeps above run its forward kernel; this
+    /// runs the AVX2 one on the same kind of problems (keys in blocks of 16
+    /// and 32 plus a remainder, one and several key tiles, the one-pass path
+    /// included) so that both stay checked.
+    func testAVX2KernelsAgreeWhereAVX512Runs() {
+        heed_kernels_allow_avx512(0)
+        defer { heed_kernels_allow_avx512(1) }
+        for (tq, tk, d) in [(65, 65, 32), (300, 300, 59), (97, 1024, 64)] {
+            Self.checkAgainstDense(Case(queryLength: tq, keyLength: tk, depth: d, seed: UInt64(tq + tk + d)), "AVX2")
         }
     }
 

@@ -1,0 +1,126 @@
+// The forward's fused scores-and-exponential step (flash_internal.h,
+// `scores_exp`) on AVX-512, for CPUs that have it (heed_kernels_avx512_active).
+//
+// Same contract and arithmetic as flash_scores_exp_avx2 (flash_gemm.c): S = Q Kᵀ
+// by FMAs in k order, t = S·scale2 − shift2[r], P = 2^t, row sums, the largest
+// t. Differences: a 12 × 32 register block (24 zmm accumulators, two key
+// panels) instead of 6 × 16, and 2^t finishes with VSCALEFPS (P(f)·2^n in one
+// instruction, exact while the result is normal) instead of building 2^n in
+// the exponent field — 10 operations per 16 lanes against 15 per 8. P equals
+// the AVX2 kernel's wherever it is a normal float; the row sums add the same
+// terms in another order.
+#if defined(__x86_64__) || defined(__i386__)
+
+#include "flash_internal.h"
+#include <immintrin.h>
+#include <math.h>
+
+#define AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define AVX512_INLINE static inline __attribute__((always_inline, target("avx512f,avx2,fma")))
+
+enum { PANEL = HEED_FLASH_PANEL, ROWS = 12 };
+
+/// Lanes 0 ..< count of 16 (count ≤ 0: none).
+AVX512_INLINE __mmask16 lanes16(int64_t count) {
+    return count >= 16 ? (__mmask16)0xFFFF : count <= 0 ? (__mmask16)0 : (__mmask16)((1u << count) - 1);
+}
+
+/// 2^x for x ≤ 8: flash_exp2.h's polynomial on f = x − round(x), scaled by
+/// 2^round(x) with VSCALEFPS. x is clamped at −127 (−inf would give f = NaN);
+/// below −126 the result is a subnormal or 0 instead of the AVX2 kernel's
+/// 2^−126 floor — both far below what a softmax row resolves.
+AVX512_INLINE __m512 exp2_scalef(__m512 x) {
+    const __m512 clamped = _mm512_max_ps(_mm512_set1_ps(-127.0f), x);       // NaN passes (second operand)
+    const __m512 n = _mm512_roundscale_ps(clamped, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(clamped, n);
+    __m512 p = _mm512_set1_ps(0x1.41fb30p-13f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0x1.5f3e0cp-10f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0x1.3b2d4cp-7f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0x1.c6aeeap-5f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0x1.ebfbdcp-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0x1.62e430p-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/// MR query rows × (16 · PANELS) keys: S in registers, then the epilogue.
+/// MR and PANELS are constants at every call (the accumulators stay in
+/// registers); PANELS = 1 where fewer than 17 keys remain, so the second
+/// panel is never read past the packed keys.
+AVX512_INLINE void scores_block(const int MR, const int PANELS, int64_t depth, const float *query, int64_t query_stride,
+                                const float *panel, float *p, int64_t stride, __m512 scale2, const float *shift2,
+                                float *sums, __mmask16 m0, __mmask16 m1, __m512 *largest) {
+    __m512 acc[ROWS][2];
+    for (int r = 0; r < MR; r++) {
+        acc[r][0] = _mm512_setzero_ps();
+        acc[r][1] = _mm512_setzero_ps();
+    }
+    const float *second = panel + PANEL * depth;
+    for (int64_t k = 0; k < depth; k++) {
+        const __m512 k0 = _mm512_loadu_ps(panel + k * PANEL);
+        const __m512 k1 = PANELS == 2 ? _mm512_loadu_ps(second + k * PANEL) : k0;
+        for (int r = 0; r < MR; r++) {
+            const __m512 q = _mm512_set1_ps(query[r * query_stride + k]);
+            acc[r][0] = _mm512_fmadd_ps(q, k0, acc[r][0]);
+            if (PANELS == 2) acc[r][1] = _mm512_fmadd_ps(q, k1, acc[r][1]);
+        }
+    }
+    __m512 top = *largest;
+    for (int r = 0; r < MR; r++) {
+        const __m512 shift = _mm512_set1_ps(shift2[r]);
+        const __m512 t0 = _mm512_fmsub_ps(acc[r][0], scale2, shift);
+        top = _mm512_mask_max_ps(top, m0, top, t0);
+        __m512 p0 = _mm512_maskz_mov_ps(m0, exp2_scalef(t0));
+        __m512 row = p0;
+        _mm512_mask_storeu_ps(p + r * stride, m0, p0);
+        if (PANELS == 2) {
+            const __m512 t1 = _mm512_fmsub_ps(acc[r][1], scale2, shift);
+            top = _mm512_mask_max_ps(top, m1, top, t1);
+            const __m512 p1 = _mm512_maskz_mov_ps(m1, exp2_scalef(t1));
+            row = _mm512_add_ps(row, p1);
+            _mm512_mask_storeu_ps(p + r * stride + PANEL, m1, p1);
+        }
+        // 16 lanes of the row into its 8 lane sums.
+        const __m256 folded = _mm256_add_ps(_mm512_castps512_ps256(row),
+                                            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(row), 1)));
+        _mm256_storeu_ps(sums + 8 * r, _mm256_add_ps(_mm256_loadu_ps(sums + 8 * r), folded));
+    }
+    *largest = top;
+}
+
+#define SCORES_ROWS(PANELS)                                                                                     \
+    switch (mr) {                                                                                               \
+    case 12: scores_block(12, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break; \
+    case 11: scores_block(11, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break; \
+    case 10: scores_block(10, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break; \
+    case 9: scores_block(9, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;   \
+    case 8: scores_block(8, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;   \
+    case 7: scores_block(7, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;   \
+    case 6: scores_block(6, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;   \
+    case 5: scores_block(5, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;   \
+    case 4: scores_block(4, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;   \
+    case 3: scores_block(3, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;   \
+    case 2: scores_block(2, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;   \
+    default: scores_block(1, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;  \
+    }
+
+AVX512 int flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
+                                   const float *key_panels, float *p, int64_t stride, float scale2, const float *shift2,
+                                   float *sums, float headroom) {
+    const __m512 vscale = _mm512_set1_ps(scale2);
+    __m512 top = _mm512_set1_ps(-INFINITY);
+    for (int64_t j = 0; j < keys; j += 2 * PANEL) {
+        const float *panel = key_panels + j * depth;                       // panel j/16 starts at (j/16)·16·depth
+        const __mmask16 m0 = lanes16(keys - j), m1 = lanes16(keys - j - PANEL);
+        for (int64_t i = 0; i < rows; i += ROWS) {
+            const int64_t mr = rows - i < ROWS ? rows - i : ROWS;
+            const float *q = query + i * query_stride, *s = shift2 + i;
+            float *pi = p + i * stride + j, *sum = sums + 8 * i;
+            if (keys - j > PANEL) { SCORES_ROWS(2) } else { SCORES_ROWS(1) }
+        }
+    }
+    const float largest = _mm512_reduce_max_ps(top);
+    return !(largest <= headroom);                    // NaN counts as exceeded: the safe path decides
+}
+
+#endif
