@@ -6,6 +6,7 @@
 // The step is written once against the kernel table of flash_internal.h
 // (AVX2+FMA or portable, chosen per call).
 #include "flash_internal.h"
+#include "kernels_internal.h"
 #include <math.h>
 
 // MARK: Packing
@@ -15,6 +16,13 @@ int64_t heed_flash_panels_count(int64_t rows, int64_t columns) {
 }
 
 void heed_flash_pack_panels(const float *source, int64_t rows, int64_t columns, int64_t stride, float *panels) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (heed_kernels_avx2_active()) { flash_pack_panels_avx2(source, rows, columns, stride, panels); return; }
+#endif
+    flash_pack_panels_portable(source, rows, columns, stride, panels);
+}
+
+void flash_pack_panels_portable(const float *source, int64_t rows, int64_t columns, int64_t stride, float *panels) {
     for (int64_t p = 0; p * HEED_FLASH_PANEL < rows; p++) {
         float *panel = panels + p * HEED_FLASH_PANEL * columns;
         const int64_t first = p * HEED_FLASH_PANEL;

@@ -252,4 +252,58 @@ FLASH_AVX2 int flash_scores_exp_avx2(int64_t rows, int64_t keys, int64_t depth, 
     const float top = _mm_cvtss_f32(m);
     return !(top <= headroom);                        // NaN counts as exceeded: the safe path decides
 }
+/// heed_flash_pack_panels with 8 × 8 blocks moved through registers: eight
+/// rows of eight columns loaded, transposed (unpack, shuffle, permute: the
+/// usual 24-instruction 8 × 8 transpose) and stored as eight lines of a
+/// panel. Rows past the last full block of 8 and columns past the last
+/// multiple of 8 are copied one by one, padding rows are zeros, as in the
+/// portable loop. Measured: packing was ≈ 3 % of a flash forward+backward at
+/// L = 1024 with the scalar loop, whose loads stride across rows.
+FLASH_AVX2 void flash_pack_panels_avx2(const float *source, int64_t rows, int64_t columns, int64_t stride, float *panels) {
+    for (int64_t p = 0; p * HEED_FLASH_PANEL < rows; p++) {
+        float *panel = panels + p * HEED_FLASH_PANEL * columns;
+        const int64_t first = p * HEED_FLASH_PANEL;
+        const int64_t width = rows - first < HEED_FLASH_PANEL ? rows - first : HEED_FLASH_PANEL;
+        const int64_t full_columns = columns / 8 * 8;
+        int64_t r = 0;
+        for (; r + 8 <= width; r += 8) {
+            const float *block = source + (first + r) * stride;
+            for (int64_t c = 0; c < full_columns; c += 8) {
+                const __m256 r0 = _mm256_loadu_ps(block + c), r1 = _mm256_loadu_ps(block + stride + c);
+                const __m256 r2 = _mm256_loadu_ps(block + 2 * stride + c), r3 = _mm256_loadu_ps(block + 3 * stride + c);
+                const __m256 r4 = _mm256_loadu_ps(block + 4 * stride + c), r5 = _mm256_loadu_ps(block + 5 * stride + c);
+                const __m256 r6 = _mm256_loadu_ps(block + 6 * stride + c), r7 = _mm256_loadu_ps(block + 7 * stride + c);
+                const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+                const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+                const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+                const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+                const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+                const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+                const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+                const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+                const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+                const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+                const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+                const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+                float *line = panel + c * HEED_FLASH_PANEL + r;                  // column c, rows r ..< r + 8
+                _mm256_storeu_ps(line, _mm256_permute2f128_ps(u0, u4, 0x20));
+                _mm256_storeu_ps(line + HEED_FLASH_PANEL, _mm256_permute2f128_ps(u1, u5, 0x20));
+                _mm256_storeu_ps(line + 2 * HEED_FLASH_PANEL, _mm256_permute2f128_ps(u2, u6, 0x20));
+                _mm256_storeu_ps(line + 3 * HEED_FLASH_PANEL, _mm256_permute2f128_ps(u3, u7, 0x20));
+                _mm256_storeu_ps(line + 4 * HEED_FLASH_PANEL, _mm256_permute2f128_ps(u0, u4, 0x31));
+                _mm256_storeu_ps(line + 5 * HEED_FLASH_PANEL, _mm256_permute2f128_ps(u1, u5, 0x31));
+                _mm256_storeu_ps(line + 6 * HEED_FLASH_PANEL, _mm256_permute2f128_ps(u2, u6, 0x31));
+                _mm256_storeu_ps(line + 7 * HEED_FLASH_PANEL, _mm256_permute2f128_ps(u3, u7, 0x31));
+            }
+            for (int64_t c = full_columns; c < columns; c++) {
+                for (int64_t i = 0; i < 8; i++) panel[c * HEED_FLASH_PANEL + r + i] = block[i * stride + c];
+            }
+        }
+        for (int64_t c = 0; c < columns; c++) {
+            float *line = panel + c * HEED_FLASH_PANEL;
+            for (int64_t i = r; i < width; i++) line[i] = source[(first + i) * stride + c];
+            for (int64_t i = width; i < HEED_FLASH_PANEL; i++) line[i] = 0.0f;
+        }
+    }
+}
 #endif

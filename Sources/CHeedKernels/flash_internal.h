@@ -63,6 +63,13 @@ typedef struct flash_extents {
 /// Fills `out` from a [rows, keys] 0/1 mask with row stride `stride` (flash_extents.c).
 void flash_tile_extents(const float *mask, int64_t rows, int64_t keys, int64_t stride, flash_extents *out);
 
+/// heed_flash_pack_panels, portable (flash_forward.c) and AVX2 (flash_gemm.c):
+/// the same floats in the same places.
+void flash_pack_panels_portable(const float *source, int64_t rows, int64_t columns, int64_t stride, float *panels);
+#if defined(__x86_64__) || defined(__i386__)
+void flash_pack_panels_avx2(const float *source, int64_t rows, int64_t columns, int64_t stride, float *panels);
+#endif
+
 /// The tile GEMMs (flash_gemm.c).
 void flash_gemm_portable(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks, const float *b,
                          int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode, const float *row_scale);

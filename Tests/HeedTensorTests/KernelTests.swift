@@ -114,6 +114,27 @@ final class KernelTests: XCTestCase {
         XCTAssertTrue(z.withUnsafeScalars { $0.allSatisfy { $0 == first + 0.5 } }, "add differs between chunks")
     }
 
+    /// Storage of ≥ TensorStorage.reuseThresholdBytes is kept when its tensor
+    /// goes and handed to the next tensor that fits (the same block here), which
+    /// still sees only its own values; a much smaller request takes a new block.
+    func testLargeStorageIsReusedAndHoldsOnlyItsOwnValues() {
+        let n = TensorStorage.reuseThresholdBytes / MemoryLayout<Float>.stride + 1000
+        func address(_ t: Tensor) -> UnsafePointer<Float>? { t.withUnsafeScalars { $0.baseAddress } }
+        var first: UnsafePointer<Float>?
+        do {
+            let ones = Tensor.full([n], 1)
+            first = address(ones)
+            XCTAssertEqual(ones.sum().item(), Float(n))
+        }
+        let zeros = Tensor.zeros([n - 7])                     // within a quarter: takes the block back
+        XCTAssertEqual(address(zeros), first, "the idle block was not reused")
+        XCTAssertTrue(zeros.withUnsafeScalars { $0.allSatisfy { $0 == 0 } })
+        let scalars = (0 ..< n).map { Float($0 % 97) }
+        let other = Tensor(scalars, shape: [n])              // another block: the first is still in use
+        XCTAssertNotEqual(address(other), first)
+        XCTAssertEqual(other.scalars, scalars)
+    }
+
     // MARK: (b) dispatched kernels against the portable ones
 
     static let lengths = [0, 1, 7, 8, 9, 59, 1000, 1025]

@@ -84,6 +84,35 @@ final class PackedLinearTests: XCTestCase {
         }
     }
 
+    /// The AVX2 packing (8 × 8 blocks transposed in registers, the rest one by
+    /// one) puts every float where the definition says, on shapes with and
+    /// without full blocks, row strides wider than the rows.
+    func testPackingEveryShape() {
+        for (rows, columns, stride) in [(1, 1, 1), (8, 8, 8), (16, 64, 64), (17, 59, 61), (100, 64, 64), (37, 9, 12),
+                                        (95, 128, 130), (7, 16, 16)] {
+            let source = Tensor.randomNormal([rows * stride], seed: UInt64(rows * 1000 + columns)).scalars
+            let count = Int(heed_flash_panels_count(Int64(rows), Int64(columns)))
+            for (name, packed) in everyKernel({ () -> [Float] in
+                var panels = [Float](repeating: .nan, count: count)
+                heed_flash_pack_panels(source, Int64(rows), Int64(columns), Int64(stride), &panels)
+                return panels
+            }) {
+                for p in 0 ..< (rows + 15) / 16 {
+                    for c in 0 ..< columns {
+                        for j in 0 ..< 16 {
+                            let row = 16 * p + j
+                            let expected = row < rows ? source[row * stride + c] : 0
+                            if packed[(p * columns + c) * 16 + j] != expected {
+                                XCTFail("\(name): rows \(rows) columns \(columns): panel \(p), column \(c), lane \(j)")
+                                return
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The packed layout is the one the header states: panel p, depth i, lane j.
     func testPackingLayout() {
         let (n, k) = (19, 3)
