@@ -29,6 +29,13 @@ package final class ReusePool<Item: AnyObject>: @unchecked Sendable {
         return make()
     }
 
+    /// Frees every idle item (for measurements that must start from nothing kept).
+    package func removeAll() {
+        lock.lock()
+        defer { lock.unlock() }
+        idle.removeAll()
+    }
+
     /// Hands `item`, which holds `bytes`, back for a later `take`.
     package func give(_ item: Item, bytes: Int) {
         lock.lock()

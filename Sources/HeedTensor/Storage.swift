@@ -38,7 +38,7 @@ final class TensorStorage {
     /// gradients, nearly all of it in first-touch page faults.
     static let reuseThresholdBytes = 1 << 20
     static let reuseLimitBytes = 64 << 20
-    private static let idle = ReusePool<StorageBlock>(retainedBytes: reuseLimitBytes)
+    static let idle = ReusePool<StorageBlock>(retainedBytes: reuseLimitBytes)
 
     /// Allocates `count` floats, uninitialised: the caller writes every element.
     init(uninitializedCount count: Int) {
@@ -96,3 +96,7 @@ final class StorageBlock {
         base.deallocate()
     }
 }
+
+/// Frees the storage blocks kept for reuse (see ``TensorStorage/reuseThresholdBytes``),
+/// for measurements of memory that must not count them.
+package func releaseIdleTensorStorage() { TensorStorage.idle.removeAll() }

@@ -8,7 +8,7 @@ extension FlashAttention {
 
     /// The engine's large scratch buffers (packed panels, Δ, private dQ),
     /// kept between calls while they add up to at most 64 MiB.
-    static let buffers = ReusePool<FloatBuffer>(retainedBytes: 64 << 20)
+    package static let buffers = ReusePool<FloatBuffer>(retainedBytes: 64 << 20)
 
     /// Algorithm 1 over every (batch, head, query tile): fills `output`
     /// [B, H, Tq, Dv] and `logSumExp` [B, H, Tq].
