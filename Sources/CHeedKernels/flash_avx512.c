@@ -1,5 +1,13 @@
 // The forward's fused scores-and-exponential step (flash_internal.h,
-// `scores_exp`) on AVX-512, for CPUs that have it (heed_kernels_avx512_active).
+// `scores_exp`) on AVX-512, for CPUs that have it (heed_kernels_avx512_active),
+// on avx512_gemm.h's register block.
+//
+// The plain tile GEMM stays the AVX2 6 × 16 kernel on these CPUs too: the
+// same GEMM on this 12 × 32 block (every mode, both layouts of A) measured
+// slower in the flash steps (`flash-tile`, one core: forward 100.1 against
+// 102.3 GFLOP/s, backward 99.6 against 103.2), its row addresses computed by
+// a chain of adds where the AVX2 kernel's inline assembly uses two base
+// registers with scaled offsets.
 //
 // Same contract and arithmetic as flash_scores_exp_avx2 (flash_gemm.c): S = Q Kᵀ
 // by FMAs in k order, t = S·scale2 − shift2[r], P = 2^t, row sums, the largest
@@ -12,18 +20,14 @@
 #if defined(__x86_64__) || defined(__i386__)
 
 #include "flash_internal.h"
-#include <immintrin.h>
+#include "avx512_gemm.h"
+#include "flash_exp2.h"
 #include <math.h>
 
-#define AVX512 __attribute__((target("avx512f,avx2,fma")))
-#define AVX512_INLINE static inline __attribute__((always_inline, target("avx512f,avx2,fma")))
+#define AVX512 HEED_AVX512
+#define AVX512_INLINE HEED_AVX512_GEMM_INLINE
 
-enum { PANEL = HEED_FLASH_PANEL, ROWS = 12 };
-
-/// Lanes 0 ..< count of 16 (count ≤ 0: none).
-AVX512_INLINE __mmask16 lanes16(int64_t count) {
-    return count >= 16 ? (__mmask16)0xFFFF : count <= 0 ? (__mmask16)0 : (__mmask16)((1u << count) - 1);
-}
+enum { PANEL = HEED_FLASH_PANEL, ROWS = HEED_AVX512_ROWS };
 
 /// 2^x for x ≤ 8: flash_exp2.h's polynomial on f = x − round(x), scaled by
 /// 2^round(x) with VSCALEFPS. x is clamped at −127 (−inf would give f = NaN);
@@ -33,13 +37,8 @@ AVX512_INLINE __m512 exp2_scalef(__m512 x) {
     const __m512 clamped = _mm512_max_ps(_mm512_set1_ps(-127.0f), x);       // NaN passes (second operand)
     const __m512 n = _mm512_roundscale_ps(clamped, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m512 f = _mm512_sub_ps(clamped, n);
-    __m512 p = _mm512_set1_ps(0x1.41fb30p-13f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0x1.5f3e0cp-10f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0x1.3b2d4cp-7f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0x1.c6aeeap-5f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0x1.ebfbdcp-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0x1.62e430p-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    __m512 p = _mm512_set1_ps(heed_flash_exp2[0]);
+    for (int i = 1; i < 7; i++) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(heed_flash_exp2[i]));
     return _mm512_scalef_ps(p, n);
 }
 
@@ -55,16 +54,7 @@ AVX512_INLINE void scores_block(const int MR, const int PANELS, int64_t depth, c
         acc[r][0] = _mm512_setzero_ps();
         acc[r][1] = _mm512_setzero_ps();
     }
-    const float *second = panel + PANEL * depth;
-    for (int64_t k = 0; k < depth; k++) {
-        const __m512 k0 = _mm512_loadu_ps(panel + k * PANEL);
-        const __m512 k1 = PANELS == 2 ? _mm512_loadu_ps(second + k * PANEL) : k0;
-        for (int r = 0; r < MR; r++) {
-            const __m512 q = _mm512_set1_ps(query[r * query_stride + k]);
-            acc[r][0] = _mm512_fmadd_ps(q, k0, acc[r][0]);
-            if (PANELS == 2) acc[r][1] = _mm512_fmadd_ps(q, k1, acc[r][1]);
-        }
-    }
+    heed_avx512_accumulate(MR, PANELS, 1, depth, query, query_stride, 1, panel, PANEL, PANEL * depth, acc);
     __m512 top = *largest;
     for (int r = 0; r < MR; r++) {
         const __m512 shift = _mm512_set1_ps(shift2[r]);
@@ -88,22 +78,6 @@ AVX512_INLINE void scores_block(const int MR, const int PANELS, int64_t depth, c
     *largest = top;
 }
 
-#define SCORES_ROWS(PANELS)                                                                                     \
-    switch (mr) {                                                                                               \
-    case 12: scores_block(12, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break; \
-    case 11: scores_block(11, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break; \
-    case 10: scores_block(10, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break; \
-    case 9: scores_block(9, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;   \
-    case 8: scores_block(8, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;   \
-    case 7: scores_block(7, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;   \
-    case 6: scores_block(6, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;   \
-    case 5: scores_block(5, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;   \
-    case 4: scores_block(4, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;   \
-    case 3: scores_block(3, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;   \
-    case 2: scores_block(2, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;   \
-    default: scores_block(1, PANELS, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top); break;  \
-    }
-
 AVX512 int flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
                                    const float *key_panels, float *p, int64_t stride, float scale2, const float *shift2,
                                    float *sums, float headroom) {
@@ -111,12 +85,16 @@ AVX512 int flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, co
     __m512 top = _mm512_set1_ps(-INFINITY);
     for (int64_t j = 0; j < keys; j += 2 * PANEL) {
         const float *panel = key_panels + j * depth;                       // panel j/16 starts at (j/16)·16·depth
-        const __mmask16 m0 = lanes16(keys - j), m1 = lanes16(keys - j - PANEL);
+        const __mmask16 m0 = heed_lanes16(keys - j), m1 = heed_lanes16(keys - j - PANEL);
         for (int64_t i = 0; i < rows; i += ROWS) {
             const int64_t mr = rows - i < ROWS ? rows - i : ROWS;
             const float *q = query + i * query_stride, *s = shift2 + i;
             float *pi = p + i * stride + j, *sum = sums + 8 * i;
-            if (keys - j > PANEL) { SCORES_ROWS(2) } else { SCORES_ROWS(1) }
+#define PAIR(MR) scores_block(MR, 2, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top)
+#define SINGLE(MR) scores_block(MR, 1, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top)
+            if (keys - j > PANEL) { HEED_AVX512_ROWS_SWITCH(mr, PAIR) } else { HEED_AVX512_ROWS_SWITCH(mr, SINGLE) }
+#undef PAIR
+#undef SINGLE
         }
     }
     const float largest = _mm512_reduce_max_ps(top);

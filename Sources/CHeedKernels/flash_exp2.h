@@ -10,6 +10,11 @@
 #define HEED_AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 #endif
 
+/// The coefficients of P below, highest degree first (Horner's scheme); also
+/// used by the AVX-512 version (flash_avx512.c).
+static const float heed_flash_exp2[7] = {0x1.41fb30p-13f, 0x1.5f3e0cp-10f, 0x1.3b2d4cp-7f, 0x1.c6aeeap-5f,
+                                         0x1.ebfbdcp-3f,  0x1.62e430p-1f,  1.0f};
+
 /// 2^x for x ≤ 0 (and up to 2^8 in the forward's fused path), the exponential
 /// of the online softmax (its arguments are scores minus a running row
 /// maximum):
@@ -28,13 +33,8 @@ HEED_AVX2_INLINE __m256 exp2_nonpositive(__m256 x, const int FLUSH) {
     const __m256 clamped = _mm256_max_ps(_mm256_set1_ps(-126.0f), x);      // NaN passes (second operand)
     const __m256 n = _mm256_round_ps(clamped, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m256 f = _mm256_sub_ps(clamped, n);
-    __m256 p = _mm256_set1_ps(0x1.41fb30p-13f);
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0x1.5f3e0cp-10f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0x1.3b2d4cp-7f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0x1.c6aeeap-5f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0x1.ebfbdcp-3f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0x1.62e430p-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+    __m256 p = _mm256_set1_ps(heed_flash_exp2[0]);
+    for (int i = 1; i < 7; i++) p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(heed_flash_exp2[i]));
     const __m256i exponent = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
     const __m256 scaled = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), exponent));
     if (!FLUSH) return scaled;

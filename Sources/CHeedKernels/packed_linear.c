@@ -50,83 +50,54 @@ static void portable_linear(int64_t m, int64_t n, int64_t k, const float *a, int
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-
-#define AVX512 __attribute__((target("avx512f,avx2,fma")))
-#define AVX512_INLINE static inline __attribute__((always_inline, target("avx512f,avx2,fma")))
-
-/// Lanes 0 ..< count of 16 (count ≤ 0: none).
-AVX512_INLINE __mmask16 lanes16(int64_t count) {
-    return count >= 16 ? (__mmask16)0xFFFF : count <= 0 ? (__mmask16)0 : (__mmask16)((1u << count) - 1);
-}
+#include "avx512_gemm.h"
 
 /// The start of a row's 16 outputs (see start()); masked-off lanes 0.
-AVX512_INLINE __m512 start16(const float *bias, const float *residual, __mmask16 mask) {
+HEED_AVX512_GEMM_INLINE __m512 start16(const float *bias, const float *residual, __mmask16 mask) {
     if (bias && residual) return _mm512_add_ps(_mm512_maskz_loadu_ps(mask, bias), _mm512_maskz_loadu_ps(mask, residual));
     if (bias) return _mm512_maskz_loadu_ps(mask, bias);
     if (residual) return _mm512_maskz_loadu_ps(mask, residual);
     return _mm512_setzero_ps();
 }
 
-/// MR rows × (16 · PANELS) columns of out from w (PANELS = 2: w and w + 16k).
-/// MR and PANELS are constants at every call, so the accumulators stay in
-/// registers and the loops unroll.
-AVX512_INLINE void block(const int MR, const int PANELS, int64_t k, const float *a, int64_t lda, const float *w,
-                         const float *bias, const float *residual, int64_t ldr, float *out, int64_t ldo,
-                         __mmask16 m0, __mmask16 m1) {
-    __m512 acc[12][2];
+/// MR rows × (16 · PANELS) columns of out from w (PANELS = 2: w and w + 16k),
+/// starting at bias + residual.
+HEED_AVX512_GEMM_INLINE void block(const int MR, const int PANELS, int64_t k, const float *a, int64_t lda, const float *w,
+                                   const float *bias, const float *residual, int64_t ldr, float *out, int64_t ldo,
+                                   __mmask16 m0, __mmask16 m1) {
+    __m512 acc[HEED_AVX512_ROWS][2];
     for (int r = 0; r < MR; r++) {
         acc[r][0] = start16(bias, residual ? residual + r * ldr : 0, m0);
-        if (PANELS == 2) acc[r][1] = start16(bias ? bias + PANEL : 0, residual ? residual + r * ldr + PANEL : 0, m1);
+        acc[r][1] = PANELS == 2 ? start16(bias ? bias + PANEL : 0, residual ? residual + r * ldr + PANEL : 0, m1)
+                                : _mm512_setzero_ps();
     }
-    const float *w1 = w + PANEL * k;
-    for (int64_t kk = 0; kk < k; kk++) {
-        const __m512 w0v = _mm512_loadu_ps(w + kk * PANEL);
-        const __m512 w1v = PANELS == 2 ? _mm512_loadu_ps(w1 + kk * PANEL) : w0v;
-        for (int r = 0; r < MR; r++) {
-            const __m512 av = _mm512_set1_ps(a[r * lda + kk]);
-            acc[r][0] = _mm512_fmadd_ps(av, w0v, acc[r][0]);
-            if (PANELS == 2) acc[r][1] = _mm512_fmadd_ps(av, w1v, acc[r][1]);
-        }
-    }
+    heed_avx512_accumulate(MR, PANELS, 1, k, a, lda, 1, w, PANEL, PANEL * k, acc);
     for (int r = 0; r < MR; r++) {
         _mm512_mask_storeu_ps(out + r * ldo, m0, acc[r][0]);
         if (PANELS == 2) _mm512_mask_storeu_ps(out + r * ldo + PANEL, m1, acc[r][1]);
     }
 }
 
-#define BLOCK_ROWS(PANELS)                                                                                     \
-    switch (mr) {                                                                                              \
-    case 12: block(12, PANELS, k, ai, lda, w, bj, rij, ldr, oij, ldo, m0, m1); break;                          \
-    case 11: block(11, PANELS, k, ai, lda, w, bj, rij, ldr, oij, ldo, m0, m1); break;                          \
-    case 10: block(10, PANELS, k, ai, lda, w, bj, rij, ldr, oij, ldo, m0, m1); break;                          \
-    case 9: block(9, PANELS, k, ai, lda, w, bj, rij, ldr, oij, ldo, m0, m1); break;                            \
-    case 8: block(8, PANELS, k, ai, lda, w, bj, rij, ldr, oij, ldo, m0, m1); break;                            \
-    case 7: block(7, PANELS, k, ai, lda, w, bj, rij, ldr, oij, ldo, m0, m1); break;                            \
-    case 6: block(6, PANELS, k, ai, lda, w, bj, rij, ldr, oij, ldo, m0, m1); break;                            \
-    case 5: block(5, PANELS, k, ai, lda, w, bj, rij, ldr, oij, ldo, m0, m1); break;                            \
-    case 4: block(4, PANELS, k, ai, lda, w, bj, rij, ldr, oij, ldo, m0, m1); break;                            \
-    case 3: block(3, PANELS, k, ai, lda, w, bj, rij, ldr, oij, ldo, m0, m1); break;                            \
-    case 2: block(2, PANELS, k, ai, lda, w, bj, rij, ldr, oij, ldo, m0, m1); break;                            \
-    default: block(1, PANELS, k, ai, lda, w, bj, rij, ldr, oij, ldo, m0, m1); break;                           \
-    }
-
-AVX512 static void avx512_linear(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *panels,
-                                 const float *bias, const float *residual, int64_t ldr, float *out, int64_t ldo) {
+HEED_AVX512 static void avx512_linear(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *panels,
+                                      const float *bias, const float *residual, int64_t ldr, float *out, int64_t ldo) {
     for (int64_t jc = 0; jc < n; jc += NC) {
         const int64_t column_end = jc + NC < n ? jc + NC : n;
         for (int64_t ic = 0; ic < m; ic += MC) {
             const int64_t row_end = ic + MC < m ? ic + MC : m;
             for (int64_t j = jc; j < column_end; j += 2 * PANEL) {
                 const float *w = panels + j * k;                      // panel j/16 starts at (j/16)·16k
-                const __mmask16 m0 = lanes16(column_end - j), m1 = lanes16(column_end - j - PANEL);
+                const __mmask16 m0 = heed_lanes16(column_end - j), m1 = heed_lanes16(column_end - j - PANEL);
                 const float *bj = bias ? bias + j : 0;
-                for (int64_t i = ic; i < row_end; i += 12) {
-                    const int64_t mr = row_end - i < 12 ? row_end - i : 12;
+                for (int64_t i = ic; i < row_end; i += HEED_AVX512_ROWS) {
+                    const int64_t mr = row_end - i < HEED_AVX512_ROWS ? row_end - i : HEED_AVX512_ROWS;
                     const float *ai = a + i * lda;
                     const float *rij = residual ? residual + i * ldr + j : 0;
                     float *oij = out + i * ldo + j;
-                    if (column_end - j > PANEL) { BLOCK_ROWS(2) } else { BLOCK_ROWS(1) }
+#define PAIR(MR) block(MR, 2, k, ai, lda, w, bj, rij, ldr, oij, ldo, m0, m1)
+#define SINGLE(MR) block(MR, 1, k, ai, lda, w, bj, rij, ldr, oij, ldo, m0, m1)
+                    if (column_end - j > PANEL) { HEED_AVX512_ROWS_SWITCH(mr, PAIR) } else { HEED_AVX512_ROWS_SWITCH(mr, SINGLE) }
+#undef PAIR
+#undef SINGLE
                 }
             }
         }
