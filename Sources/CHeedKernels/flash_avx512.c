@@ -5,9 +5,11 @@
 // The plain tile GEMM stays the AVX2 6 × 16 kernel on these CPUs too: the
 // same GEMM on this 12 × 32 block (every mode, both layouts of A) measured
 // slower in the flash steps (`flash-tile`, one core: forward 100.1 against
-// 102.3 GFLOP/s, backward 99.6 against 103.2), its row addresses computed by
-// a chain of adds where the AVX2 kernel's inline assembly uses two base
-// registers with scaled offsets.
+// 102.3 GFLOP/s, backward 99.6 against 103.2), and so did its k loop in
+// inline assembly with four base registers (99.8 and 99.5; slower in the
+// packed linear layers too), so clang's address arithmetic is not the cause.
+// Zen 4 runs a 512-bit FMA as two 256-bit halves: the wider block buys no
+// throughput there, only fewer instructions.
 //
 // Same contract and arithmetic as flash_scores_exp_avx2 (flash_gemm.c): S = Q Kᵀ
 // by FMAs in k order, t = S·scale2 − shift2[r], P = 2^t, row sums, the largest
