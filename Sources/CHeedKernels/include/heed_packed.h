@@ -2,16 +2,15 @@
 //
 // A model's weight matrices never change between calls, so they are laid out
 // once in the order the micro-kernels read them (panels of 16 output
-// columns, the layout of heed_flash_pack_panels), and every product reads them straight from there, where a BLAS
-// call packs its operands again on every call. The activations are read in
-// place (rows of any stride).
+// columns, the layout of heed_flash_pack_panels) and every product reads them
+// from there, where a BLAS call packs its operands again on every call. The
+// activations are read in place (rows of any stride).
 //
-// Dispatch at run time: AVX-512 (a 12 × 32 register block, two panels) where
-// the CPU has it, else AVX2+FMA (the flash engine's 6 × 16 tile GEMM), else
-// portable C; heed_kernels_force_portable
-// and heed_kernels_allow_avx512 choose for tests. All three add the products
-// of each output in the same order, each with one fused multiply-add, so
-// they return the same bits.
+// Dispatch at run time: AVX-512 (a 12 × 32 register block over two panels)
+// where the CPU has it, else AVX2+FMA (the flash engine's 6 × 16 tile GEMM),
+// else portable C; heed_kernels_force_portable and heed_kernels_allow_avx512
+// choose for tests. All three add the products of each output in the same
+// order, each with one fused multiply-add, so they return the same bits.
 #ifndef HEED_PACKED_H
 #define HEED_PACKED_H
 
