@@ -69,7 +69,10 @@ extension FlashAttention {
                 /// Where `worker` accumulates dQ of pair `first + index`: dQuery itself for worker 0.
                 func queryGradient(worker: Int, index: Int) -> UnsafeMutablePointer<Float> {
                     let pair = first + index
-                    if worker == 0 { return dQuery + (pair / p.keyHeads * p.heads + pair % p.keyHeads * p.group) * p.queryLength * p.depth }
+                    guard worker > 0 else {                         // the group's first query head in [B, H, Tq, D]
+                        let (b, keyHead) = (pair / p.keyHeads, pair % p.keyHeads)
+                        return dQuery + (b * p.heads + keyHead * p.group) * p.queryLength * p.depth
+                    }
                     return privateQuery + ((worker - 1) * count + index) * privateQueryFloats
                 }
                 FlashParallel.run(count) { _, index in                  // Kᵀ and Vᵀ panels of each (b, hkv)
