@@ -42,8 +42,9 @@ import HeedTensor
 /// they are set); ``SentenceEmbedder`` gives each core whole batches and BLAS
 /// one thread.
 public struct BERTInference: @unchecked Sendable {
-    // @unchecked: the stored tensors are only read, and a Tensor's values never
-    // change after creation (HeedTensor's contract), so sharing them across
+    // @unchecked: the stored tensors and packed weights are only read — a
+    // Tensor's values never change after creation (HeedTensor's contract), and
+    // PackedWeights writes its panels only in init — so sharing them across
     // threads is safe.
 
     struct Layer {
