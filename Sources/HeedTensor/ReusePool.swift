@@ -1,8 +1,8 @@
 import Foundation
 
 /// Objects that hot paths reuse from call to call instead of allocating
-/// afresh — scratch buffers, workspaces — kept while they are idle and their
-/// sizes add up to at most `retainedBytes`.
+/// afresh — tensor storage and scratch blocks, workspaces — kept while they
+/// are idle and their sizes add up to at most `retainedBytes`.
 ///
 /// Why: a fresh buffer of a few MiB costs a page fault per 4 KiB page on its
 /// first write (measured: ≈ 0.5 ms per MiB here, several percent of a flash
@@ -42,29 +42,5 @@ package final class ReusePool<Item: AnyObject>: @unchecked Sendable {
         defer { lock.unlock() }
         idle.append((item, bytes))
         while idle.reduce(0, { $0 + $1.bytes }) > retainedBytes { idle.removeFirst() }
-    }
-}
-
-/// An uninitialised run of floats, freed with its last reference.
-package final class FloatBuffer {
-    package let pointer: UnsafeMutablePointer<Float>
-    package let capacity: Int
-
-    package init(capacity: Int) {
-        self.capacity = Swift.max(capacity, 1)
-        pointer = .allocate(capacity: self.capacity)
-    }
-
-    deinit { pointer.deallocate() }
-}
-
-extension ReusePool where Item == FloatBuffer {
-    /// Calls `body` with one buffer of at least `counts[i]` floats each, taken
-    /// from the pool (uninitialised, or holding an earlier call's values) and
-    /// given back after.
-    package func withBuffers<R>(_ counts: [Int], _ body: ([UnsafeMutablePointer<Float>]) throws -> R) rethrows -> R {
-        let buffers = counts.map { count in take(where: { $0.capacity >= count }, orMake: { FloatBuffer(capacity: count) }) }
-        defer { for buffer in buffers { give(buffer, bytes: 4 * buffer.capacity) } }
-        return try body(buffers.map(\.pointer))
     }
 }

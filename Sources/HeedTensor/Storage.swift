@@ -29,8 +29,9 @@ final class TensorStorage {
     static let hugePageThresholdBytes = 8 << 20
 
     /// Blocks of at least this many bytes are kept for reuse when their
-    /// storage goes (up to ``reuseLimitBytes`` idle in all), and a new storage
-    /// takes one that is at most a quarter larger than it needs.
+    /// storage (or scratch buffer, ``withScratchBuffers(_:_:)``) goes, up to
+    /// ``reuseLimitBytes`` idle in all, and a new one takes an idle block at
+    /// most a quarter larger than it needs.
     ///
     /// Why: even below the huge-page threshold glibc did not hand freed blocks
     /// of a few MiB back to the next request: the flash attention backward at
@@ -44,13 +45,19 @@ final class TensorStorage {
     init(uninitializedCount count: Int) {
         precondition(count >= 0, "TensorStorage: negative element count \(count)")
         self.count = count
-        let bytes = count * MemoryLayout<Float>.stride
-        if bytes >= Self.reuseThresholdBytes {
-            block = Self.idle.take(where: { $0.bytes >= bytes && $0.bytes - bytes <= bytes / 4 }) { StorageBlock(bytes: bytes) }
-        } else {
-            block = StorageBlock(bytes: bytes)
-        }
+        block = Self.takeBlock(bytes: count * MemoryLayout<Float>.stride)
         base = block.base
+    }
+
+    /// An idle block that fits `bytes` (at most a quarter larger), or a new one.
+    static func takeBlock(bytes: Int) -> StorageBlock {
+        guard bytes >= reuseThresholdBytes else { return StorageBlock(bytes: bytes) }
+        return idle.take(where: { $0.bytes >= bytes && $0.bytes - bytes <= bytes / 4 }) { StorageBlock(bytes: bytes) }
+    }
+
+    /// Keeps `block` for a later ``takeBlock(bytes:)`` when it is large enough; frees it otherwise.
+    static func giveBlock(_ block: StorageBlock) {
+        if block.bytes >= reuseThresholdBytes { idle.give(block, bytes: block.bytes) }
     }
 
     convenience init(repeating value: Float, count: Int) {
@@ -58,9 +65,7 @@ final class TensorStorage {
         base.initialize(repeating: value, count: count)
     }
 
-    deinit {
-        if block.bytes >= Self.reuseThresholdBytes { Self.idle.give(block, bytes: block.bytes) }
-    }
+    deinit { Self.giveBlock(block) }
 
     var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: base, count: count) }
 }
@@ -95,6 +100,16 @@ final class StorageBlock {
         #endif
         base.deallocate()
     }
+}
+
+/// Calls `body` with one uninitialised buffer of at least `counts[i]` floats
+/// each, for scratch space of hot paths (the flash engine's packed panels and
+/// private gradients): the blocks come from the pool behind tensor storage
+/// and go back to it after, so repeated calls do not page-fault afresh.
+package func withScratchBuffers<R>(_ counts: [Int], _ body: ([UnsafeMutablePointer<Float>]) throws -> R) rethrows -> R {
+    let blocks = counts.map { TensorStorage.takeBlock(bytes: $0 * MemoryLayout<Float>.stride) }
+    defer { for block in blocks { TensorStorage.giveBlock(block) } }
+    return try body(blocks.map(\.base))
 }
 
 /// Frees the storage blocks kept for reuse (see ``TensorStorage/reuseThresholdBytes``),

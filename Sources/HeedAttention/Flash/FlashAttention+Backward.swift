@@ -52,7 +52,7 @@ extension FlashAttention {
         let perPair = keyPanelFloats + valuePanelFloats + (workers - 1) * privateQueryFloats
         let chunk = Swift.max(1, Swift.min(pairs, packingBudget / Swift.max(perPair, 1)))
         let counts = [rowCount, chunk * keyPanelFloats, chunk * valuePanelFloats, (workers - 1) * chunk * privateQueryFloats]
-        buffers.withBuffers(counts) { buffer in
+        withScratchBuffers(counts) { buffer in
             let (delta, keyPanels, valuePanels, privateQuery) = (buffer[0], buffer[1], buffer[2], buffer[3])
             // Δ = rowsum(dO ∘ O)                                                 [B, H, Tq]
             FlashParallel.run(workers) { _, part in

@@ -6,10 +6,6 @@ extension FlashAttention {
     /// are packed in groups under this budget (at least one head).
     static let packingBudget = 4 << 20
 
-    /// The engine's large scratch buffers (packed panels, Δ, private dQ),
-    /// kept between calls while they add up to at most 64 MiB.
-    package static let buffers = ReusePool<FloatBuffer>(retainedBytes: 64 << 20)
-
     /// Algorithm 1 over every (batch, head, query tile): fills `output`
     /// [B, H, Tq, Dv] and `logSumExp` [B, H, Tq].
     static func forward(_ problem: FlashProblem, _ tiles: FlashTiles, query: UnsafePointer<Float>,
@@ -29,7 +25,7 @@ extension FlashAttention {
         let scratch = (0 ..< Swift.min(FlashParallel.workers, pairs * p.group * p.queryTiles)).map { _ in
             FlashScratch(p, tiles, backward: false)
         }
-        buffers.withBuffers([chunk * panelFloats]) { buffer in
+        withScratchBuffers([chunk * panelFloats]) { buffer in
             let panels = buffer[0]
             for first in stride(from: 0, to: pairs, by: chunk) {
                 let count = Swift.min(chunk, pairs - first)
