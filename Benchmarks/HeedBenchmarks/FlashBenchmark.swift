@@ -186,11 +186,18 @@ func runFlashTileBenchmark() {
     }
     let tileFlops = 4 * Double(rows * keys * d)                          // the forward's two products
     var forward = heed_flash_forward_args()
+    let valueSlabs = UnsafeMutablePointer<Float>.allocate(capacity: Int(heed_flash_panels_count(Int64(d), Int64(keys))))
+    defer { valueSlabs.deallocate() }
+    heed_flash_pack_slabs(v, Int64(keys), Int64(d), Int64(d), valueSlabs)
     (forward.query, forward.query_stride, forward.key_panels, forward.value, forward.value_stride) =
-        (UnsafePointer(q), Int64(d), UnsafePointer(panels), UnsafePointer(v), Int64(d))
+        (UnsafePointer(q), Int64(d), UnsafePointer(panels), UnsafePointer(valueSlabs), 16)
+    forward.value_panel_stride = Int64(keys * 16)
     (forward.rows, forward.keys, forward.depth, forward.value_depth, forward.scale) = (Int64(rows), Int64(keys), Int64(d), Int64(d), 0.125)
     (forward.tile_stride, forward.scores, forward.row_max, forward.row_sum, forward.row_scale) = (Int64(keys), scores, rowMax, rowSum, rowScale)
-    (forward.output, forward.output_stride) = (out, Int64(d))
+    let scaledQuery = UnsafeMutablePointer<Float>.allocate(capacity: rows * d)
+    defer { scaledQuery.deallocate() }
+    (forward.output, forward.output_stride, forward.scaled_query) = (out, Int64(d), scaledQuery)
+    heed_flash_forward_begin(&forward)
     let step = rate(tileFlops) {
         rowMax.update(repeating: -.infinity, count: rows)
         rowSum.update(repeating: 0, count: rows)

@@ -11,14 +11,15 @@
 // Zen 4 runs a 512-bit FMA as two 256-bit halves: the wider block buys no
 // throughput there, only fewer instructions.
 //
-// Same contract and arithmetic as flash_scores_exp_avx2 (flash_gemm.c): S = Q Kᵀ
-// by FMAs in k order, t = S·scale2 − shift2[r], P = 2^t, row sums, the largest
-// t. Differences: a 12 × 32 register block (24 zmm accumulators, two key
-// panels) instead of 6 × 16, and 2^t finishes with VSCALEFPS (P(f)·2^n in one
-// instruction, exact while the result is normal) instead of building 2^n in
-// the exponent field — 10 operations per 16 lanes against 15 per 8. P equals
-// the AVX2 kernel's wherever it is a normal float; the row sums add the same
-// terms in another order.
+// Same contract and arithmetic as flash_scores_exp_avx2 (flash_gemm.c): t =
+// −shift2[r] + Σ_k Q(r, k)·K(c, k) by FMAs in k order, P = 2^t, row sums.
+// Differences: a 12 × 32 register block (24 zmm accumulators, two key
+// panels) instead of 6 × 16, blocks whose 32 lanes are all keys take no
+// masks, and 2^t finishes with VSCALEFPS (P(f)·2^n in one instruction, exact
+// while the result is normal) instead of building 2^n in the exponent field —
+// 9 operations per 16 lanes against 13 per 8. P equals the AVX2 kernel's
+// wherever it is a normal float; the row sums add the same terms in another
+// order.
 #if defined(__x86_64__) || defined(__i386__)
 
 #include "flash_internal.h"
@@ -31,60 +32,60 @@
 
 enum { PANEL = HEED_FLASH_PANEL, ROWS = HEED_AVX512_ROWS };
 
-/// 2^x for x ≤ 8: flash_exp2.h's polynomial on f = x − round(x), scaled by
-/// 2^round(x) with VSCALEFPS. x is clamped at −127 (−inf would give f = NaN);
-/// below −126 the result is a subnormal or 0 instead of the AVX2 kernel's
-/// 2^−126 floor — both far below what a softmax row resolves.
+/// 2^x: flash_exp2.h's polynomial on f = x − round(x), scaled by
+/// 2^round(x) with VSCALEFPS: subnormal or 0 far below 2^−126 (the AVX2
+/// kernel's floor is 2^−126 — both far below what a softmax row resolves),
+/// +inf past 2^128, NaN for NaN and ±inf (f = NaN) — the caller's row-sum
+/// check sends those to the two-pass step.
 AVX512_INLINE __m512 exp2_scalef(__m512 x) {
-    const __m512 clamped = _mm512_max_ps(_mm512_set1_ps(-127.0f), x);       // NaN passes (second operand)
-    const __m512 n = _mm512_roundscale_ps(clamped, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 f = _mm512_sub_ps(clamped, n);
+    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(x, n);
     __m512 p = _mm512_set1_ps(heed_flash_exp2[0]);
     for (int i = 1; i < 7; i++) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(heed_flash_exp2[i]));
     return _mm512_scalef_ps(p, n);
 }
 
-/// MR query rows × (16 · PANELS) keys: S in registers, then the epilogue.
-/// MR and PANELS are constants at every call (the accumulators stay in
-/// registers); PANELS = 1 where fewer than 17 keys remain, so the second
-/// panel is never read past the packed keys.
-AVX512_INLINE void scores_block(const int MR, const int PANELS, int64_t depth, const float *query, int64_t query_stride,
-                                const float *panel, float *p, int64_t stride, __m512 scale2, const float *shift2,
-                                float *sums, __mmask16 m0, __mmask16 m1, __m512 *largest) {
+/// MR query rows × (16 · PANELS) keys: t in registers (started at −shift2[r]),
+/// then P = 2^t stored and summed. MR, PANELS and FULL (every lane a key: no
+/// masks) are constants at every call (the accumulators stay in registers);
+/// PANELS = 1 where fewer than 17 keys remain, so the second panel is never
+/// read past the packed keys.
+AVX512_INLINE void scores_block(const int MR, const int PANELS, const int FULL, int64_t depth, const float *query,
+                                int64_t query_stride, const float *panel, float *p, int64_t stride,
+                                const float *shift2, float *sums, __mmask16 m0, __mmask16 m1) {
     __m512 acc[ROWS][2];
     for (int r = 0; r < MR; r++) {
-        acc[r][0] = _mm512_setzero_ps();
-        acc[r][1] = _mm512_setzero_ps();
+        acc[r][0] = _mm512_set1_ps(-shift2[r]);
+        acc[r][1] = acc[r][0];
     }
     heed_avx512_accumulate(MR, PANELS, 1, depth, query, query_stride, 1, panel, PANEL, PANEL * depth, acc);
-    __m512 top = *largest;
     for (int r = 0; r < MR; r++) {
-        const __m512 shift = _mm512_set1_ps(shift2[r]);
-        const __m512 t0 = _mm512_fmsub_ps(acc[r][0], scale2, shift);
-        top = _mm512_mask_max_ps(top, m0, top, t0);
-        __m512 p0 = _mm512_maskz_mov_ps(m0, exp2_scalef(t0));
-        __m512 row = p0;
-        _mm512_mask_storeu_ps(p + r * stride, m0, p0);
-        if (PANELS == 2) {
-            const __m512 t1 = _mm512_fmsub_ps(acc[r][1], scale2, shift);
-            top = _mm512_mask_max_ps(top, m1, top, t1);
-            const __m512 p1 = _mm512_maskz_mov_ps(m1, exp2_scalef(t1));
-            row = _mm512_add_ps(row, p1);
-            _mm512_mask_storeu_ps(p + r * stride + PANEL, m1, p1);
+        __m512 row;
+        if (FULL) {
+            const __m512 p0 = exp2_scalef(acc[r][0]), p1 = exp2_scalef(acc[r][1]);
+            _mm512_storeu_ps(p + r * stride, p0);
+            _mm512_storeu_ps(p + r * stride + PANEL, p1);
+            row = _mm512_add_ps(p0, p1);
+        } else {
+            const __m512 p0 = _mm512_maskz_mov_ps(m0, exp2_scalef(acc[r][0]));
+            _mm512_mask_storeu_ps(p + r * stride, m0, p0);
+            row = p0;
+            if (PANELS == 2) {
+                const __m512 p1 = _mm512_maskz_mov_ps(m1, exp2_scalef(acc[r][1]));
+                _mm512_mask_storeu_ps(p + r * stride + PANEL, m1, p1);
+                row = _mm512_add_ps(row, p1);
+            }
         }
         // 16 lanes of the row into its 8 lane sums.
         const __m256 folded = _mm256_add_ps(_mm512_castps512_ps256(row),
                                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(row), 1)));
         _mm256_storeu_ps(sums + 8 * r, _mm256_add_ps(_mm256_loadu_ps(sums + 8 * r), folded));
     }
-    *largest = top;
 }
 
-AVX512 int flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
-                                   const float *key_panels, float *p, int64_t stride, float scale2, const float *shift2,
-                                   float *sums, float headroom) {
-    const __m512 vscale = _mm512_set1_ps(scale2);
-    __m512 top = _mm512_set1_ps(-INFINITY);
+AVX512 void flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, const float *query,
+                                    int64_t query_stride, const float *key_panels, float *p, int64_t stride,
+                                    const float *shift2, float *sums) {
     for (int64_t j = 0; j < keys; j += 2 * PANEL) {
         const float *panel = key_panels + j * depth;                       // panel j/16 starts at (j/16)·16·depth
         const __mmask16 m0 = heed_lanes16(keys - j), m1 = heed_lanes16(keys - j - PANEL);
@@ -92,15 +93,21 @@ AVX512 int flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, co
             const int64_t mr = rows - i < ROWS ? rows - i : ROWS;
             const float *q = query + i * query_stride, *s = shift2 + i;
             float *pi = p + i * stride + j, *sum = sums + 8 * i;
-#define PAIR(MR) scores_block(MR, 2, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top)
-#define SINGLE(MR) scores_block(MR, 1, depth, q, query_stride, panel, pi, stride, vscale, s, sum, m0, m1, &top)
-            if (keys - j > PANEL) { HEED_AVX512_ROWS_SWITCH(mr, PAIR) } else { HEED_AVX512_ROWS_SWITCH(mr, SINGLE) }
+#define FULL(MR) scores_block(MR, 2, 1, depth, q, query_stride, panel, pi, stride, s, sum, m0, m1)
+#define PAIR(MR) scores_block(MR, 2, 0, depth, q, query_stride, panel, pi, stride, s, sum, m0, m1)
+#define SINGLE(MR) scores_block(MR, 1, 0, depth, q, query_stride, panel, pi, stride, s, sum, m0, m1)
+            if (keys - j >= 2 * PANEL) {
+                HEED_AVX512_ROWS_SWITCH(mr, FULL)
+            } else if (keys - j > PANEL) {
+                HEED_AVX512_ROWS_SWITCH(mr, PAIR)
+            } else {
+                HEED_AVX512_ROWS_SWITCH(mr, SINGLE)
+            }
+#undef FULL
 #undef PAIR
 #undef SINGLE
         }
     }
-    const float largest = _mm512_reduce_max_ps(top);
-    return !(largest <= headroom);                    // NaN counts as exceeded: the safe path decides
 }
 
 #endif

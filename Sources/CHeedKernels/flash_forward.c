@@ -35,6 +35,19 @@ void flash_pack_panels_portable(const float *source, int64_t rows, int64_t colum
     }
 }
 
+void heed_flash_pack_slabs(const float *source, int64_t rows, int64_t columns, int64_t stride, float *slabs) {
+    for (int64_t first = 0; first < columns; first += HEED_FLASH_PANEL) {
+        float *slab = slabs + first * rows;                                  // slab first/16 starts at first·rows
+        const int64_t width = columns - first < HEED_FLASH_PANEL ? columns - first : HEED_FLASH_PANEL;
+        for (int64_t r = 0; r < rows; r++) {
+            const float *from = source + r * stride + first;
+            float *line = slab + r * HEED_FLASH_PANEL;
+            for (int64_t c = 0; c < width; c++) line[c] = from[c];
+            for (int64_t c = width; c < HEED_FLASH_PANEL; c++) line[c] = 0.0f;
+        }
+    }
+}
+
 // MARK: One step
 
 /// First multiple of 16 at or above n, at most `limit`.
@@ -43,45 +56,63 @@ static inline int64_t panel_end(int64_t n, int64_t limit) {
     return rounded < limit ? rounded : limit;
 }
 
-/// How far a score may exceed its row's running maximum in the fused path,
-/// in powers of two: P ≤ 2^8, so ℓ and O grow by at most 256× and stay far
-/// from overflow (the conditional rescaling FlashAttention-4 uses on GPUs:
-/// move the maximum only when it grows past a threshold).
-#define FLASH_HEADROOM 8.0f
+/// How far the scores of one key tile may add up past their row's running
+/// maximum in the fused path, as a power of two: the tile's Σ P ≤ 2^12, so
+/// every P ≤ 2^12 and ℓ and O grow by at most that per tile, far from
+/// overflow (the conditional rescaling FlashAttention-4 uses on GPUs: move
+/// the maximum only when it grows past a threshold). A tile of 96 keys at
+/// the running maximum sums to 96 ≈ 2^6.6.
+#define FLASH_HEADROOM_SUM 4096.0f
+
+void heed_flash_forward_begin(const heed_flash_forward_args *args) {
+    if (!args->scaled_query) return;
+    const float factor = args->scale * 0x1.715476p+0f;                     // scale · log₂e
+    for (int64_t r = 0; r < args->rows; r++) {
+        const float *q = args->query + r * args->query_stride;
+        float *out = args->scaled_query + r * args->depth;
+        for (int64_t c = 0; c < args->depth; c++) out[c] = q[c] * factor;
+    }
+}
 
 /// The one-pass forward step for plain scores (no softcap, bias, mask or
 /// dropout) once every row has a finite running maximum m: the exponential
-/// is applied to each 6 × 16 block of S as it leaves the registers, against
-/// the current m instead of the tile's new maximum,
+/// is applied to each block of S as it leaves the registers, against the
+/// current m instead of the tile's new maximum,
 ///
 ///     P = exp(S̃ − m),  ℓ += rowsum P,  O += P V      (m, and so O and ℓ, unchanged)
 ///
-/// exact, since O/ℓ and LSE = m + log ℓ hold for any m; it only needs
-/// S̃ − m ≤ FLASH_HEADROOM·ln 2 so that nothing overflows. When a score
-/// exceeds that (a new, much larger maximum) the step reports failure and
-/// the two-pass step below runs instead, which moves m. Saves the separate
-/// max and exponential passes over S and lets the exponentials overlap the
-/// next block's FMAs.
+/// exact, since O/ℓ and LSE = m + log ℓ hold for any m; it only needs the
+/// row's P to stay small (FLASH_HEADROOM_SUM). In base 2 with the scale
+/// folded into the query (scaled_query = Q·scale·log₂e, filled once per query
+/// tile) and −m·log₂e as the accumulators' starting value, the block leaves
+/// the FMAs as the exponent itself: t = Σ_k Q̂(r, k) K(c, k) − m·log₂e.
+/// When a row's sum exceeds the headroom (a new, much larger maximum) or is
+/// NaN (a NaN or infinite score), the two-pass step below runs instead,
+/// which moves m. Saves the separate max and exponential passes over S and
+/// lets the exponentials overlap the next block's FMAs.
 static int fused_path(const flash_kernel_table *kernels, const heed_flash_forward_args *args) {
-    if (args->softcap != 0.0f || args->bias || args->mask || args->keep || !(args->scale > 0.0f)) return 0;
+    if (!args->scaled_query || args->softcap != 0.0f || args->bias || args->mask || args->keep ||
+        !(args->scale > 0.0f)) {
+        return 0;
+    }
     const int64_t rows = args->rows;
-    float shift2[HEED_FLASH_QUERY_TILE], sums[8 * HEED_FLASH_QUERY_TILE];
+    float shift2[HEED_FLASH_QUERY_TILE], sums[8 * HEED_FLASH_QUERY_TILE], tile_sums[HEED_FLASH_QUERY_TILE];
     for (int64_t r = 0; r < rows; r++) {
         if (!(args->row_max[r] > -INFINITY && args->row_max[r] < INFINITY)) return 0;
         shift2[r] = args->row_max[r] * 0x1.715476p+0f;
     }
     for (int64_t i = 0; i < 8 * rows; i++) sums[i] = 0.0f;
-    if (kernels->scores_exp(rows, args->keys, args->depth, args->query, args->query_stride, args->key_panels,
-                            args->scores, args->tile_stride, args->scale * 0x1.715476p+0f, shift2, sums,
-                            FLASH_HEADROOM)) {
-        return 0;
-    }
+    kernels->scores_exp(rows, args->keys, args->depth, args->scaled_query, args->depth, args->key_panels,
+                        args->scores, args->tile_stride, shift2, sums);
     for (int64_t r = 0; r < rows; r++) {
         const float *lane = sums + 8 * r;
-        args->row_sum[r] += ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+        tile_sums[r] = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+        if (!(tile_sums[r] <= FLASH_HEADROOM_SUM)) return 0;              // NaN counts as exceeded
     }
+    for (int64_t r = 0; r < rows; r++) args->row_sum[r] += tile_sums[r];
     kernels->gemm(rows, args->value_depth, args->keys, args->scores, args->tile_stride, 1, args->value,
-                  args->value_stride, HEED_FLASH_PANEL, args->output, args->output_stride, FLASH_ACCUMULATE, 0);
+                  args->value_stride, args->value_panel_stride, args->output, args->output_stride, FLASH_ACCUMULATE,
+                  0);
     return 1;
 }
 
@@ -97,7 +128,7 @@ void heed_flash_forward_step(const heed_flash_forward_args *args) {
         kernels->online_softmax(args);
         // O = diag(e^(m − m′)) O + (P ∘ keep) V.                               [rows, Dv]
         kernels->gemm(rows, args->value_depth, keys, args->scores, stride, 1, args->value, args->value_stride,
-                      HEED_FLASH_PANEL, args->output, args->output_stride, FLASH_RESCALE, args->row_scale);
+                      args->value_panel_stride, args->output, args->output_stride, FLASH_RESCALE, args->row_scale);
         return;
     }
     // A partially masked tile: the same three stages, each block of 6 rows
@@ -119,7 +150,7 @@ void heed_flash_forward_step(const heed_flash_forward_args *args) {
         const int64_t height = rows - r < 6 ? rows - r : 6;
         const int64_t first = extents.row_first[r / 6], end = extents.row_end[r / 6];
         kernels->gemm(height, args->value_depth, end - first, args->scores + r * stride + first, stride, 1,
-                      args->value + first * args->value_stride, args->value_stride, HEED_FLASH_PANEL,
+                      args->value + first * args->value_stride, args->value_stride, args->value_panel_stride,
                       args->output + r * args->output_stride, args->output_stride, FLASH_RESCALE, args->row_scale + r);
     }
 }

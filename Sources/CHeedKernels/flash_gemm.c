@@ -38,17 +38,14 @@ void flash_gemm_portable(int64_t m, int64_t n, int64_t kc, const float *a, int64
 #define FLASH_AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 #include "flash_exp2.h"
 
-/// The forward's fused epilogue (flash_scores_exp_avx2): instead of storing
-/// a block of S, store P = 2^(S·scale2 − shift2[r]), add its rows into
-/// `sums` (8 lanes per row) and keep the largest exponent in `largest`.
+/// The forward's fused epilogue (flash_scores_exp_avx2): the accumulators
+/// start at −shift2[r] instead of 0, and instead of storing the block t the
+/// kernel stores P = 2^t and adds its rows into `sums` (8 lanes per row).
 typedef struct exp_epilogue {
-    __m256 scale2;
     const float *shift2;
     float *sums;
-    __m256 *largest;
 } exp_epilogue;
 
-enum { FLASH_EXP = 3 };   ///< gemm_block mode: the fused epilogue above
 
 /// Lanes 0 ..< count set (count ≤ 0: none, ≥ 8: all).
 FLASH_AVX2_INLINE __m256i lanes(int64_t count) {
@@ -120,17 +117,23 @@ FLASH_AVX2_INLINE void gemm_loop_6x16(int64_t kc, const float *a, int64_t row_by
     acc[3][0] = c6; acc[3][1] = c7; acc[4][0] = c8; acc[4][1] = c9; acc[5][0] = c10; acc[5][1] = c11;
 }
 
-/// One MR × 16 block of C; MR, MASKED and A_ROWS (aks = 1, else ars = 1) are
-/// constants at every call, so the accumulators live in registers and the
-/// loops unroll.
-FLASH_AVX2_INLINE void gemm_block(const int MR, const int MASKED, const int A_ROWS, int64_t nc, int64_t kc, const float *a, int64_t ars,
-                                 int64_t aks, const float *b, int64_t ldb, float *c, int64_t ldc, int mode,
-                                 const float *row_scale, const exp_epilogue *epilogue) {
+/// One MR × 16 block of C; MR, MASKED, A_ROWS (aks = 1, else ars = 1) and
+/// EXP (the fused epilogue instead of `mode`) are constants at every call, so
+/// the accumulators live in registers, the loops unroll and the plain GEMM
+/// carries no trace of the epilogue (measured: a run-time test of the mode
+/// there cost the backward step 5 %).
+FLASH_AVX2_INLINE void gemm_block(const int MR, const int MASKED, const int A_ROWS, const int EXP, int64_t nc,
+                                  int64_t kc, const float *a, int64_t ars, int64_t aks, const float *b, int64_t ldb,
+                                  float *c, int64_t ldc, int mode, const float *row_scale,
+                                  const exp_epilogue *epilogue) {
     __m256 acc[6][2];
     __m256i m0 = _mm256_set1_epi32(-1), m1 = m0;
     if (MASKED) { m0 = lanes(nc); m1 = lanes(nc - 8); }
     for (int r = 0; r < MR; r++) {
-        if (mode == FLASH_STORE || mode == FLASH_EXP) {
+        if (EXP) {
+            acc[r][0] = _mm256_set1_ps(-epilogue->shift2[r]);
+            acc[r][1] = acc[r][0];
+        } else if (mode == FLASH_STORE) {
             acc[r][0] = _mm256_setzero_ps();
             acc[r][1] = _mm256_setzero_ps();
         } else {
@@ -162,25 +165,22 @@ FLASH_AVX2_INLINE void gemm_block(const int MR, const int MASKED, const int A_RO
         }
     }
     }
-    if (mode == FLASH_EXP) {
-        // t = S·scale2 − shift2[r]; P = 2^t (masked-off lanes: t = −inf → 0).
-        __m256 largest = *epilogue->largest;
-        const __m256 low = _mm256_set1_ps(-INFINITY);
+    if (EXP) {
+        // P = 2^t (masked-off lanes: t = −inf → 0). t is capped at 64 (NaN
+        // becomes 64 too) so that the exponent field cannot overflow: a t
+        // past the caller's headroom shows as a row sum ≥ 2^64.
+        const __m256 low = _mm256_set1_ps(-INFINITY), high = _mm256_set1_ps(64.0f);
         for (int r = 0; r < MR; r++) {
-            const __m256 shift = _mm256_broadcast_ss(epilogue->shift2 + r);
-            __m256 t0 = _mm256_fmsub_ps(acc[r][0], epilogue->scale2, shift);
-            __m256 t1 = _mm256_fmsub_ps(acc[r][1], epilogue->scale2, shift);
+            __m256 t0 = _mm256_min_ps(acc[r][0], high), t1 = _mm256_min_ps(acc[r][1], high);
             if (MASKED) {
                 t0 = _mm256_blendv_ps(low, t0, _mm256_castsi256_ps(m0));
                 t1 = _mm256_blendv_ps(low, t1, _mm256_castsi256_ps(m1));
             }
-            largest = _mm256_max_ps(largest, _mm256_max_ps(t0, t1));
             acc[r][0] = exp2_nonpositive(t0, MASKED);
             acc[r][1] = exp2_nonpositive(t1, MASKED);
             float *sum = epilogue->sums + 8 * r;
             _mm256_storeu_ps(sum, _mm256_add_ps(_mm256_loadu_ps(sum), _mm256_add_ps(acc[r][0], acc[r][1])));
         }
-        *epilogue->largest = largest;
     }
     for (int r = 0; r < MR; r++) {
         if (MASKED) {
@@ -195,17 +195,17 @@ FLASH_AVX2_INLINE void gemm_block(const int MR, const int MASKED, const int A_RO
 
 #define GEMM_BLOCK_ROWS(MASKED, A_ROWS)                                                                         \
     switch (mr) {                                                                                               \
-    case 6: gemm_block(6, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;        \
-    case 5: gemm_block(5, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;        \
-    case 4: gemm_block(4, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;        \
-    case 3: gemm_block(3, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;        \
-    case 2: gemm_block(2, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;        \
-    default: gemm_block(1, MASKED, A_ROWS, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;       \
+    case 6: gemm_block(6, MASKED, A_ROWS, EXP, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;        \
+    case 5: gemm_block(5, MASKED, A_ROWS, EXP, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;        \
+    case 4: gemm_block(4, MASKED, A_ROWS, EXP, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;        \
+    case 3: gemm_block(3, MASKED, A_ROWS, EXP, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;        \
+    case 2: gemm_block(2, MASKED, A_ROWS, EXP, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;        \
+    default: gemm_block(1, MASKED, A_ROWS, EXP, nc, kc, ai, ars, aks, bp, ldb, ci, ldc, mode, si, ep); break;       \
     }
 
 /// The shared block loop: panels of 16 columns outside, blocks of 6 rows inside.
-FLASH_AVX2_INLINE void gemm_blocks(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks,
-                                   const float *b, int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode,
+FLASH_AVX2_INLINE void gemm_blocks(const int EXP, int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars,
+                                   int64_t aks, const float *b, int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode,
                                    const float *row_scale, const exp_epilogue *epilogue) {
     for (int64_t j = 0; j < n; j += HEED_FLASH_PANEL) {
         const int64_t nc = n - j < HEED_FLASH_PANEL ? n - j : HEED_FLASH_PANEL;
@@ -236,21 +236,15 @@ FLASH_AVX2_INLINE void gemm_blocks(int64_t m, int64_t n, int64_t kc, const float
 FLASH_AVX2 void flash_gemm_avx2(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks,
                                  const float *b, int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode,
                                  const float *row_scale) {
-    gemm_blocks(m, n, kc, a, ars, aks, b, ldb, panel_stride, c, ldc, mode, row_scale, 0);
+    gemm_blocks(0, m, n, kc, a, ars, aks, b, ldb, panel_stride, c, ldc, mode, row_scale, 0);
 }
 
-FLASH_AVX2 int flash_scores_exp_avx2(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
-                                     const float *key_panels, float *p, int64_t stride, float scale2,
-                                     const float *shift2, float *sums, float headroom) {
-    __m256 largest = _mm256_set1_ps(-INFINITY);
-    const exp_epilogue epilogue = {_mm256_set1_ps(scale2), shift2, sums, &largest};
-    gemm_blocks(rows, keys, depth, query, query_stride, 1, key_panels, HEED_FLASH_PANEL, depth * HEED_FLASH_PANEL, p,
-                stride, FLASH_EXP, 0, &epilogue);
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(largest), _mm256_extractf128_ps(largest, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ps(m, _mm_movehdup_ps(m));
-    const float top = _mm_cvtss_f32(m);
-    return !(top <= headroom);                        // NaN counts as exceeded: the safe path decides
+FLASH_AVX2 void flash_scores_exp_avx2(int64_t rows, int64_t keys, int64_t depth, const float *query,
+                                      int64_t query_stride, const float *key_panels, float *p, int64_t stride,
+                                      const float *shift2, float *sums) {
+    const exp_epilogue epilogue = {shift2, sums};
+    gemm_blocks(1, rows, keys, depth, query, query_stride, 1, key_panels, HEED_FLASH_PANEL, depth * HEED_FLASH_PANEL,
+                p, stride, FLASH_STORE, 0, &epilogue);
 }
 /// heed_flash_pack_panels with 8 × 8 blocks moved through registers: eight
 /// rows of eight columns loaded, transposed (unpack, shuffle, permute: the

@@ -37,14 +37,14 @@ typedef struct flash_kernel_table {
     void (*weights)(const heed_flash_forward_args *args, const float *log_sum_exp, float *out, int64_t out_stride);
     /// out = e^x for x ≤ 0 through the row exponential (heed_flash_exp_f32).
     void (*exp)(const float *x, float *out, int64_t n);
-    /// The forward's fused path, or NULL: P = 2^(S·scale2 − shift2[r]) with
-    /// S = Q Kᵀ, the exponential applied to each block as it leaves the
-    /// registers; Σ_c P of row r added into sums[8r ..< 8r + 8] (lanes).
-    /// Returns nonzero when some exponent exceeded `headroom` (or was NaN):
-    /// then P is unusable and the caller takes the two-pass path.
-    int (*scores_exp)(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
-                      const float *key_panels, float *p, int64_t stride, float scale2, const float *shift2,
-                      float *sums, float headroom);
+    /// The forward's fused path, or NULL: P = 2^t with t = −shift2[r] + Σ_k Q(r, k)·K(c, k),
+    /// the sum started at −shift2[r] and added in k order by FMAs (Q is the
+    /// query already multiplied by scale·log₂e), the exponential applied to
+    /// each block as it leaves the registers; Σ_c P of row r added into
+    /// sums[8r ..< 8r + 8] (lanes). No check of t: the caller inspects the
+    /// row sums (a t too large, ±inf or NaN shows there as a large or NaN sum).
+    void (*scores_exp)(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
+                       const float *key_panels, float *p, int64_t stride, const float *shift2, float *sums);
 } flash_kernel_table;
 
 /// Blocks of the micro-kernel's height (6) in a tile.
@@ -76,13 +76,11 @@ void flash_gemm_portable(int64_t m, int64_t n, int64_t kc, const float *a, int64
 #if defined(__x86_64__) || defined(__i386__)
 void flash_gemm_avx2(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks, const float *b,
                      int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode, const float *row_scale);
-int flash_scores_exp_avx2(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
-                          const float *key_panels, float *p, int64_t stride, float scale2, const float *shift2,
-                          float *sums, float headroom);
+void flash_scores_exp_avx2(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
+                           const float *key_panels, float *p, int64_t stride, const float *shift2, float *sums);
 /// The same on AVX-512 (flash_avx512.c).
-int flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
-                            const float *key_panels, float *p, int64_t stride, float scale2, const float *shift2,
-                            float *sums, float headroom);
+void flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
+                             const float *key_panels, float *p, int64_t stride, const float *shift2, float *sums);
 #endif
 
 extern const flash_kernel_table flash_portable_kernels;

@@ -113,6 +113,27 @@ final class PackedLinearTests: XCTestCase {
         }
     }
 
+    /// Value slabs (the forward's P V operand): slab s, row r, lane c holds
+    /// source[r, 16s + c], zeros past the last column, on widths with and
+    /// without a partial slab.
+    func testValueSlabsLayout() {
+        for (rows, columns, stride) in [(1, 1, 1), (5, 16, 16), (7, 37, 40), (96, 64, 64), (3, 59, 59)] {
+            let source = Tensor.randomNormal([rows * stride], seed: UInt64(rows * 100 + columns)).scalars
+            var slabs = [Float](repeating: .nan, count: Int(heed_flash_panels_count(Int64(columns), Int64(rows))))
+            XCTAssertEqual(slabs.count, (columns + 15) / 16 * 16 * rows)
+            heed_flash_pack_slabs(source, Int64(rows), Int64(columns), Int64(stride), &slabs)
+            for slab in 0 ..< (columns + 15) / 16 {
+                for r in 0 ..< rows {
+                    for c in 0 ..< 16 {
+                        let column = 16 * slab + c
+                        let expected = column < columns ? source[r * stride + column] : 0
+                        XCTAssertEqual(slabs[(slab * rows + r) * 16 + c], expected, "slab \(slab), row \(r), lane \(c)")
+                    }
+                }
+            }
+        }
+    }
+
     /// The packed layout is the one the header states: panel p, depth i, lane j.
     func testPackingLayout() {
         let (n, k) = (19, 3)

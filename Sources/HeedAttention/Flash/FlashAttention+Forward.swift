@@ -20,18 +20,22 @@ extension FlashAttention {
             return
         }
         let panelFloats = Int(heed_flash_panels_count(Int64(p.keyLength), Int64(p.depth)))
+        let slabFloats = Int(heed_flash_panels_count(Int64(p.valueDepth), Int64(p.keyLength)))
+        let pairFloats = panelFloats + slabFloats
         let pairs = p.batch * p.keyHeads
-        let chunk = Swift.max(1, Swift.min(pairs, packingBudget / Swift.max(panelFloats, 1)))
+        let chunk = Swift.max(1, Swift.min(pairs, packingBudget / Swift.max(pairFloats, 1)))
         let scratch = (0 ..< Swift.min(FlashParallel.workers, pairs * p.group * p.queryTiles)).map { _ in
             FlashScratch(p, tiles, backward: false)
         }
-        withScratchBuffers([chunk * panelFloats]) { buffer in
-            let panels = buffer[0]
+        withScratchBuffers([chunk * pairFloats]) { buffer in
+            let panels = buffer[0], slabs = buffer[0] + chunk * panelFloats
             for first in stride(from: 0, to: pairs, by: chunk) {
                 let count = Swift.min(chunk, pairs - first)
-                FlashParallel.run(count) { _, index in                  // Kᵀ panels of each (b, hkv)
+                FlashParallel.run(count) { _, index in                  // Kᵀ panels and V slabs of each (b, hkv)
                     heed_flash_pack_panels(key + (first + index) * p.keyLength * p.depth, Int64(p.keyLength),
                                            Int64(p.depth), Int64(p.depth), panels + index * panelFloats)
+                    heed_flash_pack_slabs(value + (first + index) * p.keyLength * p.valueDepth, Int64(p.keyLength),
+                                          Int64(p.valueDepth), Int64(p.valueDepth), slabs + index * slabFloats)
                 }
                 let perQueryTile = count * p.group
                 FlashParallel.run(perQueryTile * p.queryTiles) { worker, item in
@@ -45,7 +49,7 @@ extension FlashAttention {
                     let h = keyHead * p.group + headItem % p.group
                     forwardTile(p, tiles, batch: b, head: h, queryTile: queryTile, query: query,
                                 keyPanels: panels + (pair - first) * panelFloats,
-                                value: value + pair * p.keyLength * p.valueDepth, output: output, logSumExp: logSumExp,
+                                valueSlabs: slabs + (pair - first) * slabFloats, output: output, logSumExp: logSumExp,
                                 scratch: scratch[worker])
                 }
             }
@@ -55,7 +59,7 @@ extension FlashAttention {
     /// One query tile of one head against every key tile it may see.
     private static func forwardTile(_ p: FlashProblem, _ tiles: FlashTiles, batch b: Int, head h: Int, queryTile: Int,
                                     query: UnsafePointer<Float>, keyPanels: UnsafePointer<Float>,
-                                    value: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                                    valueSlabs: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                                     logSumExp: UnsafeMutablePointer<Float>, scratch: FlashScratch) {
         let rows = p.rows(ofTile: queryTile)
         let first = (b * p.heads + h) * p.queryLength + rows.lowerBound            // row index into [B, H, Tq]
@@ -67,7 +71,8 @@ extension FlashAttention {
         var args = heed_flash_forward_args()
         args.query = query + first * p.depth
         args.query_stride = Int64(p.depth)
-        args.value_stride = Int64(p.valueDepth)
+        args.value_stride = Int64(FlashProblem.panel)
+        args.value_panel_stride = Int64(p.keyLength * FlashProblem.panel)
         args.rows = Int64(rows.count)
         args.depth = Int64(p.depth)
         args.value_depth = Int64(p.valueDepth)
@@ -79,12 +84,14 @@ extension FlashAttention {
         args.row_scale = scratch.rowScale
         args.output = out
         args.output_stride = Int64(p.valueDepth)
+        args.scaled_query = scratch.scaledQuery
+        heed_flash_forward_begin(&args)
         for keyTile in 0 ..< p.keyTiles {
             let columns = p.columns(ofTile: keyTile)
             let coverage = tiles.coverage(batch: b, head: h, rows: rows, columns: columns)
             if coverage == .none { continue }                                      // tile skipping
             args.key_panels = keyPanels + columns.lowerBound * p.depth             // panels start every 16 keys
-            args.value = value + columns.lowerBound * p.valueDepth
+            args.value = valueSlabs + columns.lowerBound * FlashProblem.panel
             args.keys = Int64(columns.count)
             args.tile_stride = Int64(columns.count)
             args.mask = nil

@@ -147,6 +147,8 @@ struct FlashProblem {
 
     /// Bq and Bk (heed_flash.h).
     static let queryTile = Int(HEED_FLASH_QUERY_TILE), keyTile = Int(HEED_FLASH_KEY_TILE)
+    /// Width of the packed panels and slabs (heed_flash.h).
+    static let panel = Int(HEED_FLASH_PANEL)
 
     /// H / Hkv: query heads per key/value head.
     var group: Int { heads / keyHeads }

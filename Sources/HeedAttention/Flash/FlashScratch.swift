@@ -15,6 +15,8 @@ final class FlashScratch {
     let biasGradient: UnsafeMutablePointer<Float>
     /// [rows] each: running max, running sum, rescale factors (forward).
     let rowMax, rowSum, rowScale: UnsafeMutablePointer<Float>
+    /// [rows, D]: the query tile times scale·log₂e (forward; see heed_flash_forward_begin), else nil.
+    let scaledQuery: UnsafeMutablePointer<Float>?
     /// Per differentiable bias, the worker's ∂L/∂bias accumulator (laid out like the bias), or nil.
     private(set) var biasGradients: [UnsafeMutablePointer<Float>?] = []
     private let block: UnsafeMutablePointer<Float>
@@ -30,7 +32,8 @@ final class FlashScratch {
         let learnedBias = tiles.differentiableBiases.contains { $0 != nil }
         let wanted = [true, backward, backward && problem.softcap > 0, !tiles.isFull, tiles.hasBias, problem.dropout > 0,
                       backward && learnedBias]
-        let count = wanted.filter { $0 }.count * tile + 3 * rows
+        let scaledQueryCount = backward ? 0 : rows * problem.depth
+        let count = wanted.filter { $0 }.count * tile + 3 * rows + scaledQueryCount
         block = .allocate(capacity: count)
         block.initialize(repeating: 0, count: count)
         var next = 0
@@ -42,6 +45,7 @@ final class FlashScratch {
         (scores, dScores, softcap, mask, bias, keep, biasGradient) =
             (buffers[0], buffers[1], buffers[2], buffers[3], buffers[4], buffers[5], buffers[6])
         (rowMax, rowSum, rowScale) = (block + next, block + next + rows, block + next + 2 * rows)
+        scaledQuery = backward ? nil : block + next + 3 * rows
     }
 
     /// Zeroed accumulators for the biases with `counts` elements (nil: no gradient wanted).
