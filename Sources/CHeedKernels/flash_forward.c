@@ -64,6 +64,13 @@ static inline int64_t panel_end(int64_t n, int64_t limit) {
 /// the running maximum sums to 96 ≈ 2^6.6.
 #define FLASH_HEADROOM_SUM 4096.0f
 
+/// The least row sum that a row's first key tile may have in the fused path,
+/// which starts such a row at m = 0 instead of its tile maximum: 2^−40 keeps
+/// every term within 2^−86 of the row's largest one (f32 resolves 2^−24), so
+/// nothing that matters has underflowed. Scores all far below 0 fail it, and
+/// the two-pass step takes the tile.
+#define FLASH_FIRST_TILE_MIN_SUM 0x1p-40f
+
 void heed_flash_forward_begin(const heed_flash_forward_args *args) {
     if (!args->scaled_query) return;
     const float factor = args->scale * 0x1.715476p+0f;                     // scale · log₂e
@@ -75,7 +82,9 @@ void heed_flash_forward_begin(const heed_flash_forward_args *args) {
 }
 
 /// The one-pass forward step for plain scores (no softcap, bias, mask or
-/// dropout) once every row has a finite running maximum m: the exponential
+/// dropout), given a finite running maximum m — or, for a row's first key
+/// tile (m = −inf so far), m = 0, kept when the row's sum passes both checks
+/// below (typical attention scores lie within a few units of 0): the exponential
 /// is applied to each block of S as it leaves the registers, against the
 /// current m instead of the tile's new maximum,
 ///
@@ -98,8 +107,8 @@ static int fused_path(const flash_kernel_table *kernels, const heed_flash_forwar
     const int64_t rows = args->rows;
     float shift2[HEED_FLASH_QUERY_TILE], sums[8 * HEED_FLASH_QUERY_TILE], tile_sums[HEED_FLASH_QUERY_TILE];
     for (int64_t r = 0; r < rows; r++) {
-        if (!(args->row_max[r] > -INFINITY && args->row_max[r] < INFINITY)) return 0;
-        shift2[r] = args->row_max[r] * 0x1.715476p+0f;
+        if (!(args->row_max[r] < INFINITY)) return 0;                       // +inf or NaN
+        shift2[r] = args->row_max[r] > -INFINITY ? args->row_max[r] * 0x1.715476p+0f : 0.0f;
     }
     for (int64_t i = 0; i < 8 * rows; i++) sums[i] = 0.0f;
     kernels->scores_exp(rows, args->keys, args->depth, args->scaled_query, args->depth, args->key_panels,
@@ -108,8 +117,12 @@ static int fused_path(const flash_kernel_table *kernels, const heed_flash_forwar
         const float *lane = sums + 8 * r;
         tile_sums[r] = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
         if (!(tile_sums[r] <= FLASH_HEADROOM_SUM)) return 0;              // NaN counts as exceeded
+        if (args->row_max[r] == -INFINITY && !(tile_sums[r] >= FLASH_FIRST_TILE_MIN_SUM)) return 0;
     }
-    for (int64_t r = 0; r < rows; r++) args->row_sum[r] += tile_sums[r];
+    for (int64_t r = 0; r < rows; r++) {
+        if (args->row_max[r] == -INFINITY) args->row_max[r] = 0.0f;
+        args->row_sum[r] += tile_sums[r];
+    }
     kernels->gemm(rows, args->value_depth, args->keys, args->scores, args->tile_stride, 1, args->value,
                   args->value_stride, args->value_panel_stride, args->output, args->output_stride, FLASH_ACCUMULATE,
                   0);

@@ -138,6 +138,33 @@ final class FlashAttentionTests: XCTestCase {
         }
     }
 
+    /// A row's first key tile tries the one-pass path at m = 0; rows whose
+    /// scores all lie far below 0 (their sum would underflow there) or far
+    /// above it (it would exceed the headroom) must take the two-pass step and
+    /// stay exact — scores near −200, −80, +60 and +200, over one and several
+    /// key tiles, with both forward kernels.
+    func testFirstKeyTileFarFromZero() {
+        let (tq, d) = (30, 16)
+        defer { heed_kernels_allow_avx512(1) }
+        for avx512 in [Int32(1), 0] {
+            heed_kernels_allow_avx512(avx512)
+            for (level, tk) in [(Float(-200), 150), (-80, 97), (60, 250), (200, 40)] {
+                // q = 1 everywhere; key j = level/4 + noise per column, so a score (scale 1/4) ≈ level.
+                let noise = Tensor.randomNormal([1, 1, tk, d], std: 0.05, seed: UInt64(tk)).scalars
+                let keys = noise.map { $0 + level / Float(d) * 4 }
+                let q = Tensor([Float](repeating: 1, count: tq * d), shape: [1, 1, tq, d])
+                let k = Tensor(keys, shape: [1, 1, tk, d])
+                let v = randomTensor([1, 1, tk, d], seed: 5)
+                var dense = Attention(), flash = Attention()
+                dense.engine = .dense
+                flash.engine = .flash
+                let expected = dense(query: q, key: k, value: v), actual = flash(query: q, key: k, value: v)
+                Self.assertAgree(actual.output, expected.output, tolerance: 1e-5,
+                                 "output, scores ≈ \(level), AVX-512 allowed: \(avx512)")
+            }
+        }
+    }
+
     /// Where the CPU has AVX-512 the sweeps above run its forward kernel; this
     /// runs the AVX2 one on the same kind of problems (keys in blocks of 16
     /// and 32 plus a remainder, one and several key tiles, the one-pass path
