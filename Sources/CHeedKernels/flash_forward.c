@@ -8,6 +8,7 @@
 #include "flash_internal.h"
 #include "kernels_internal.h"
 #include <math.h>
+#include <string.h>
 
 // MARK: Packing
 
@@ -42,6 +43,10 @@ void heed_flash_pack_slabs(const float *source, int64_t rows, int64_t columns, i
         for (int64_t r = 0; r < rows; r++) {
             const float *from = source + r * stride + first;
             float *line = slab + r * HEED_FLASH_PANEL;
+            if (width == HEED_FLASH_PANEL) {            // a constant size: inlined as vector moves
+                memcpy(line, from, HEED_FLASH_PANEL * sizeof(float));
+                continue;
+            }
             for (int64_t c = 0; c < width; c++) line[c] = from[c];
             for (int64_t c = width; c < HEED_FLASH_PANEL; c++) line[c] = 0.0f;
         }
