@@ -143,3 +143,11 @@ void heed_parallel_run(heed_parallel_body body, void *context, int64_t chunks) {
     }
     pthread_mutex_unlock(&pool.region);
 }
+
+void heed_flag_add(int64_t *flag, int64_t amount) { __atomic_fetch_add(flag, amount, __ATOMIC_RELEASE); }
+
+void heed_flag_wait(const int64_t *flag, int64_t value) {
+    for (int spins = 1; __atomic_load_n(flag, __ATOMIC_ACQUIRE) < value; spins++) {
+        if (spins % WAIT_SPINS == 0) sched_yield(); else CPU_RELAX();
+    }
+}

@@ -31,6 +31,15 @@ void heed_parallel_run(heed_parallel_body body, void *context, int64_t chunks);
 /// most 64: the pool has one thread fewer.
 int64_t heed_parallel_max_workers(void);
 
+/// Completion counters for work that other threads wait on (the flash
+/// forward's packing of each head, which its compute items need):
+/// heed_flag_add publishes everything the thread wrote before it (release);
+/// heed_flag_wait returns once *flag ≥ value, and the caller then sees what
+/// was written before the adds that got it there (acquire). It spins with
+/// PAUSE, yielding now and then.
+void heed_flag_add(int64_t *flag, int64_t amount);
+void heed_flag_wait(const int64_t *flag, int64_t value);
+
 #ifdef __cplusplus
 }
 #endif
