@@ -54,18 +54,15 @@ extension FlashAttention {
         let counts = [rowCount, chunk * keyPanelFloats, chunk * valuePanelFloats, (workers - 1) * chunk * privateQueryFloats]
         withScratchBuffers(counts) { buffer in
             let (delta, keyPanels, valuePanels, privateQuery) = (buffer[0], buffer[1], buffer[2], buffer[3])
-            // Δ = rowsum(dO ∘ O)                                                 [B, H, Tq]
-            FlashParallel.run(workers) { _, part in
-                let rows = rowCount * part / workers ..< rowCount * (part + 1) / workers
-                heed_flash_row_dot(dOutput + rows.lowerBound * p.valueDepth, output + rows.lowerBound * p.valueDepth,
-                                   Int64(rows.count), Int64(p.valueDepth), delta + rows.lowerBound)
-            }
             let scratch = (0 ..< workers).map { _ in FlashScratch(p, tiles, backward: true) }
             let biasCounts = tiles.differentiableBiases.map { $0?.count }
             for worker in scratch { worker.prepareBiasGradients(biasCounts) }
+            let prepared = UnsafeMutablePointer<Int64>.allocate(capacity: chunk)     // per pair: preparation items done
+            defer { prepared.deallocate() }
 
             for first in stride(from: 0, to: pairs, by: chunk) {
                 let count = Swift.min(chunk, pairs - first)
+                prepared.initialize(repeating: 0, count: count)
                 /// Where `worker` accumulates dQ of pair `first + index`: dQuery itself for worker 0.
                 func queryGradient(worker: Int, index: Int) -> UnsafeMutablePointer<Float> {
                     let pair = first + index
@@ -75,19 +72,46 @@ extension FlashAttention {
                     }
                     return privateQuery + ((worker - 1) * count + index) * privateQueryFloats
                 }
-                FlashParallel.run(count) { _, index in                  // Kᵀ and Vᵀ panels of each (b, hkv)
-                    heed_flash_pack_panels(key + (first + index) * p.keyLength * p.depth, Int64(p.keyLength),
-                                           Int64(p.depth), Int64(p.depth), keyPanels + index * keyPanelFloats)
-                    heed_flash_pack_panels(value + (first + index) * p.keyLength * p.valueDepth, Int64(p.keyLength),
-                                           Int64(p.valueDepth), Int64(p.valueDepth), valuePanels + index * valuePanelFloats)
-                }
-                privateQuery.update(repeating: 0, count: (workers - 1) * count * privateQueryFloats)
-                FlashParallel.run(count * p.keyTiles) { worker, item in
-                    // Head by head, so that the cores share one head's queries and output
-                    // gradients in cache; within a head key tile 0 first: under a causal
-                    // pattern the first key tiles see the most queries.
-                    let keyTile = item % p.keyTiles, index = item / p.keyTiles
+                /// Preparation `part` of pair `first + index`: its Kᵀ panels (0), Vᵀ panels (1),
+                /// Δ = rowsum(dO ∘ O) of its query heads' rows (2), zeroed private dQ copies (3).
+                func prepare(pair index: Int, part: Int) {
                     let pair = first + index
+                    switch part {
+                    case 0:
+                        heed_flash_pack_panels(key + pair * p.keyLength * p.depth, Int64(p.keyLength), Int64(p.depth),
+                                               Int64(p.depth), keyPanels + index * keyPanelFloats)
+                    case 1:
+                        heed_flash_pack_panels(value + pair * p.keyLength * p.valueDepth, Int64(p.keyLength),
+                                               Int64(p.valueDepth), Int64(p.valueDepth),
+                                               valuePanels + index * valuePanelFloats)
+                    case 2:                                          // rows of heads pair·group ..< (pair + 1)·group
+                        let row = pair * p.group * p.queryLength
+                        heed_flash_row_dot(dOutput + row * p.valueDepth, output + row * p.valueDepth,
+                                           Int64(p.group * p.queryLength), Int64(p.valueDepth), delta + row)
+                    default:
+                        for worker in 1 ..< workers {
+                            queryGradient(worker: worker, index: index).update(repeating: 0, count: privateQueryFloats)
+                        }
+                    }
+                    heed_flag_add(prepared + index, 1)
+                }
+                // Items in claim order: the preparation of pair 0, then per pair i the
+                // preparation of pair i + 1 followed by the key tiles of pair i, so that one
+                // core prepares the next head (reading K, V, dO and O, often from cold
+                // memory) while the other computes; a key tile waits for its pair's four
+                // preparation items. Within a head key tile 0 first: under a causal
+                // pattern the first key tiles see the most queries. Head by head, so that
+                // the cores share one head's queries and output gradients in cache.
+                let block = 4 + p.keyTiles
+                FlashParallel.run(4 + count * block) { worker, item in
+                    guard item >= 4 else { return prepare(pair: 0, part: item) }
+                    let (index, slot) = ((item - 4) / block, (item - 4) % block)
+                    guard slot >= 4 else {
+                        if index + 1 < count { prepare(pair: index + 1, part: slot) }
+                        return
+                    }
+                    heed_flag_wait(prepared + index, 4)
+                    let keyTile = slot - 4, pair = first + index
                     let pairDQuery = queryGradient(worker: worker, index: index)
                     for member in 0 ..< p.group {
                         backwardTile(p, tiles, batch: pair / p.keyHeads, keyHead: pair % p.keyHeads, member: member,
