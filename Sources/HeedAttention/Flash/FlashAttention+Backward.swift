@@ -57,12 +57,9 @@ extension FlashAttention {
             let scratch = (0 ..< workers).map { _ in FlashScratch(p, tiles, backward: true) }
             let biasCounts = tiles.differentiableBiases.map { $0?.count }
             for worker in scratch { worker.prepareBiasGradients(biasCounts) }
-            let prepared = UnsafeMutablePointer<Int64>.allocate(capacity: chunk)     // per pair: preparation items done
-            defer { prepared.deallocate() }
 
             for first in stride(from: 0, to: pairs, by: chunk) {
                 let count = Swift.min(chunk, pairs - first)
-                prepared.initialize(repeating: 0, count: count)
                 /// Where `worker` accumulates dQ of pair `first + index`: dQuery itself for worker 0.
                 func queryGradient(worker: Int, index: Int) -> UnsafeMutablePointer<Float> {
                     let pair = first + index
@@ -72,9 +69,13 @@ extension FlashAttention {
                     }
                     return privateQuery + ((worker - 1) * count + index) * privateQueryFloats
                 }
-                /// Preparation `part` of pair `first + index`: its Kᵀ panels (0), Vᵀ panels (1),
-                /// Δ = rowsum(dO ∘ O) of its query heads' rows (2), zeroed private dQ copies (3).
-                func prepare(pair index: Int, part: Int) {
+                // Per pair (b, hkv): four preparation items — its Kᵀ panels, its Vᵀ panels,
+                // Δ = rowsum(dO ∘ O) of its query heads' rows, its zeroed private dQ copies —
+                // that run while the previous pair is computed, then its key tiles — head by
+                // head, so that the cores share one head's queries and output gradients in
+                // cache; within a head key tile 0 first: under a causal pattern the first key
+                // tiles see the most queries.
+                FlashParallel.runPrepared(groups: count, parts: 4, items: p.keyTiles) { index, part in
                     let pair = first + index
                     switch part {
                     case 0:
@@ -93,25 +94,8 @@ extension FlashAttention {
                             queryGradient(worker: worker, index: index).update(repeating: 0, count: privateQueryFloats)
                         }
                     }
-                    heed_flag_add(prepared + index, 1)
-                }
-                // Items in claim order: the preparation of pair 0, then per pair i the
-                // preparation of pair i + 1 followed by the key tiles of pair i, so that one
-                // core prepares the next head (reading K, V, dO and O, often from cold
-                // memory) while the other computes; a key tile waits for its pair's four
-                // preparation items. Within a head key tile 0 first: under a causal
-                // pattern the first key tiles see the most queries. Head by head, so that
-                // the cores share one head's queries and output gradients in cache.
-                let block = 4 + p.keyTiles
-                FlashParallel.run(4 + count * block) { worker, item in
-                    guard item >= 4 else { return prepare(pair: 0, part: item) }
-                    let (index, slot) = ((item - 4) / block, (item - 4) % block)
-                    guard slot >= 4 else {
-                        if index + 1 < count { prepare(pair: index + 1, part: slot) }
-                        return
-                    }
-                    heed_flag_wait(prepared + index, 4)
-                    let keyTile = slot - 4, pair = first + index
+                } _: { worker, index, keyTile in
+                    let pair = first + index
                     let pairDQuery = queryGradient(worker: worker, index: index)
                     for member in 0 ..< p.group {
                         backwardTile(p, tiles, batch: pair / p.keyHeads, keyHead: pair % p.keyHeads, member: member,

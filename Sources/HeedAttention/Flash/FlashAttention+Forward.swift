@@ -24,19 +24,19 @@ extension FlashAttention {
         let pairFloats = panelFloats + slabFloats
         let pairs = p.batch * p.keyHeads
         let chunk = Swift.max(1, Swift.min(pairs, packingBudget / Swift.max(pairFloats, 1)))
-        // One per worker that FlashParallel.run may start (its items include the packing).
-        let scratch = (0 ..< Swift.min(FlashParallel.workers, 2 + pairs * (2 + p.group * p.queryTiles))).map { _ in
+        let scratch = (0 ..< FlashParallel.workers).map { _ in                  // one per worker
             FlashScratch(p, tiles, backward: false)
         }
         withScratchBuffers([chunk * pairFloats]) { buffer in
             let panels = buffer[0], slabs = buffer[0] + chunk * panelFloats
-            let packed = UnsafeMutablePointer<Int64>.allocate(capacity: chunk)      // per pair: pack items done
-            defer { packed.deallocate() }
             for first in stride(from: 0, to: pairs, by: chunk) {
-                let count = Swift.min(chunk, pairs - first)
-                packed.initialize(repeating: 0, count: count)
-                /// Packs part 0 (Kᵀ panels) or 1 (V slabs) of pair `first + index` and counts it done.
-                func pack(pair index: Int, part: Int) {
+                // Per pair (b, hkv): its Kᵀ panels and V slabs packed by two preparation
+                // items that run while the previous pair is computed, then its query tiles —
+                // head by head, so that the cores share one head's keys and values in cache;
+                // within a head the last query tiles first: under a causal pattern they cost
+                // the most.
+                FlashParallel.runPrepared(groups: Swift.min(chunk, pairs - first), parts: 2,
+                                          items: p.group * p.queryTiles) { index, part in
                     let pair = first + index
                     if part == 0 {
                         heed_flash_pack_panels(key + pair * p.keyLength * p.depth, Int64(p.keyLength), Int64(p.depth),
@@ -45,31 +45,11 @@ extension FlashAttention {
                         heed_flash_pack_slabs(value + pair * p.keyLength * p.valueDepth, Int64(p.keyLength),
                                               Int64(p.valueDepth), Int64(p.valueDepth), slabs + index * slabFloats)
                     }
-                    heed_flag_add(packed + index, 1)
-                }
-                // Items in claim order: the two pack items of pair 0 (its Kᵀ panels, its V
-                // slabs), then per pair i the pack items of pair i + 1 followed by the compute
-                // items of pair i — so one core packs the next head (reading K and V from
-                // memory, often cold) while the other computes, instead of every core packing
-                // every head up front. A compute item waits for its pair's two pack items.
-                let computePerPair = p.group * p.queryTiles
-                let block = 2 + computePerPair
-                FlashParallel.run(2 + count * block) { worker, item in
-                    guard item >= 2 else { return pack(pair: 0, part: item) }
-                    let (index, slot) = ((item - 2) / block, (item - 2) % block)
-                    guard slot >= 2 else {
-                        if index + 1 < count { pack(pair: index + 1, part: slot) }
-                        return
-                    }
-                    heed_flag_wait(packed + index, 2)
-                    // Head by head, so that the cores share one head's keys and values in
-                    // cache; within a head the last query tiles first: under a causal
-                    // pattern they cost the most.
-                    let compute = slot - 2
-                    let queryTile = p.queryTiles - 1 - compute % p.queryTiles
+                } _: { worker, index, item in
+                    let queryTile = p.queryTiles - 1 - item % p.queryTiles
                     let pair = first + index
                     let (b, keyHead) = (pair / p.keyHeads, pair % p.keyHeads)
-                    let h = keyHead * p.group + compute / p.queryTiles
+                    let h = keyHead * p.group + item / p.queryTiles
                     forwardTile(p, tiles, batch: b, head: h, queryTile: queryTile, query: query,
                                 keyPanels: panels + index * panelFloats, valueSlabs: slabs + index * slabFloats,
                                 output: output, logSumExp: logSumExp, scratch: scratch[worker])

@@ -1,3 +1,4 @@
+import CHeedKernels
 import Dispatch
 import Foundation
 
@@ -33,6 +34,37 @@ enum FlashParallel {
             DispatchQueue.concurrentPerform(iterations: threads) { worker in
                 while let item = counter.next(below: count) { task.value(worker, item) }
             }
+        }
+    }
+}
+
+extension FlashParallel {
+    /// Runs, for each of `count` groups (the flash engine's key/value heads),
+    /// `parts` preparation items — `prepare(group, part)`, e.g. packing that
+    /// group's keys and values — and `items` work items that need them —
+    /// `body(worker, group, item)` — so that preparation overlaps work: items
+    /// are claimed in the order [preparation of group 0], then for each group g
+    /// [preparation of g + 1, work of g]. A work item waits (spinning) until
+    /// its group's preparation is done; one core thus prepares the next group,
+    /// often reading cold memory, while the other works. Same guarantees as
+    /// `run`: every call exactly once, all done on return.
+    static func runPrepared(groups count: Int, parts: Int, items: Int, prepare: (_ group: Int, _ part: Int) -> Void,
+                            _ body: (_ worker: Int, _ group: Int, _ item: Int) -> Void) {
+        guard count > 0 else { return }
+        let done = UnsafeMutablePointer<Int64>.allocate(capacity: count)      // preparation items finished, per group
+        done.initialize(repeating: 0, count: count)
+        defer { done.deallocate() }
+        let block = parts + items
+        run(parts + count * block) { worker, item in
+            let (group, slot) = item < parts ? (-1, item) : ((item - parts) / block, (item - parts) % block)
+            if slot < parts {                                                // preparation of group + 1
+                guard group + 1 < count else { return }
+                prepare(group + 1, slot)
+                heed_flag_add(done + group + 1, 1)
+                return
+            }
+            heed_flag_wait(done + group, Int64(parts))
+            body(worker, group, slot - parts)
         }
     }
 }
