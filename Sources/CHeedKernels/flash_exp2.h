@@ -15,7 +15,8 @@
 static const float heed_flash_exp2[7] = {0x1.41fb30p-13f, 0x1.5f3e0cp-10f, 0x1.3b2d4cp-7f, 0x1.c6aeeap-5f,
                                          0x1.ebfbdcp-3f,  0x1.62e430p-1f,  1.0f};
 
-/// 2^x for x ≤ 0 (and up to 2^8 in the forward's fused path), the exponential
+/// 2^x for x ≤ 0 (and up to 64 in the forward's fused path, which caps x there
+/// and sends tiles whose row sums pass 2^12 to the two-pass step), the exponential
 /// of the online softmax (its arguments are scores minus a running row
 /// maximum):
 ///
