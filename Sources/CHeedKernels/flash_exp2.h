@@ -1,6 +1,5 @@
 // The exponential of the flash kernels (AVX2+FMA), shared by the row passes
-// (flash_kernels.c) and the fused scores-and-exponential GEMM epilogue
-// (flash_gemm.c). Included only inside `#if defined(__x86_64__)` blocks.
+// (flash_kernels.c) and the forward's one-pass sweep (flash_gemm.c). Included only inside `#if defined(__x86_64__)` blocks.
 #ifndef HEED_FLASH_EXP2_H
 #define HEED_FLASH_EXP2_H
 

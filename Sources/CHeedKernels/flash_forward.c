@@ -89,21 +89,21 @@ void heed_flash_forward_begin(const heed_flash_forward_args *args) {
 /// The one-pass forward step for plain scores (no softcap, bias, mask or
 /// dropout), given a finite running maximum m — or, for a row's first key
 /// tile (m = −inf so far), m = 0, kept when the row's sum passes both checks
-/// below (typical attention scores lie within a few units of 0): the exponential
-/// is applied to each block of S as it leaves the registers, against the
-/// current m instead of the tile's new maximum,
+/// below (typical attention scores lie within a few units of 0): the
+/// exponential is taken against the current m instead of the tile's new
+/// maximum,
 ///
 ///     P = exp(S̃ − m),  ℓ += rowsum P,  O += P V      (m, and so O and ℓ, unchanged)
 ///
 /// exact, since O/ℓ and LSE = m + log ℓ hold for any m; it only needs the
 /// row's P to stay small (FLASH_HEADROOM_SUM). In base 2 with the scale
 /// folded into the query (scaled_query = Q·scale·log₂e, filled once per query
-/// tile) and −m·log₂e as the accumulators' starting value, the block leaves
-/// the FMAs as the exponent itself: t = Σ_k Q̂(r, k) K(c, k) − m·log₂e.
-/// When a row's sum exceeds the headroom (a new, much larger maximum) or is
-/// NaN (a NaN or infinite score), the two-pass step below runs instead,
-/// which moves m. Saves the separate max and exponential passes over S and
-/// lets the exponentials overlap the next block's FMAs.
+/// tile), the exponent is t = Σ_k Q̂(r, k) K(c, k) − m·log₂e: one
+/// subtraction per score before 2^t, in the sweep that follows the tile's
+/// product. When a row's sum exceeds the headroom (a new, much larger
+/// maximum) or is NaN (a NaN or infinite score), the two-pass step below
+/// runs instead, which moves m. Saves the two-pass step's max pass over S
+/// and its rescaling of ℓ and O.
 static int fused_path(const flash_kernel_table *kernels, const heed_flash_forward_args *args) {
     if (!args->scaled_query || args->softcap != 0.0f || args->bias || args->mask || args->keep ||
         !(args->scale > 0.0f)) {

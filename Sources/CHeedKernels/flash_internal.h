@@ -37,10 +37,10 @@ typedef struct flash_kernel_table {
     void (*weights)(const heed_flash_forward_args *args, const float *log_sum_exp, float *out, int64_t out_stride);
     /// out = e^x for x ≤ 0 through the row exponential (heed_flash_exp_f32).
     void (*exp)(const float *x, float *out, int64_t n);
-    /// The forward's fused path, or NULL: P = 2^t with t = −shift2[r] + Σ_k Q(r, k)·K(c, k),
-    /// the sum started at −shift2[r] and added in k order by FMAs (Q is the
-    /// query already multiplied by scale·log₂e), the exponential applied to
-    /// each block as it leaves the registers; Σ_c P of row r added into
+    /// The forward's one-pass path, or NULL: P = 2^t with t = S − shift2[r] and
+    /// S = Σ_k Q(r, k)·K(c, k) added in k order by FMAs from 0 (Q is the query
+    /// already multiplied by scale·log₂e) — S for the whole tile first, then
+    /// one sweep for the exponential; Σ_c P of row r added into
     /// sums[8r ..< 8r + 8] (lanes). No check of t: the caller inspects the
     /// row sums (a t too large, ±inf or NaN shows there as a large or NaN sum).
     void (*scores_exp)(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
