@@ -1,22 +1,24 @@
-// The forward's fused scores-and-exponential step (flash_internal.h,
-// `scores_exp`) on AVX-512, for CPUs that have it (heed_kernels_avx512_active),
-// on avx512_gemm.h's register block; below it, the backward's two row passes
-// on 16 lanes.
+// The flash kernels that run on AVX-512 where the CPU has it
+// (heed_kernels_avx512_active): the forward's scores-and-exponential step
+// (flash_internal.h, `scores_exp`) on avx512_gemm.h's register block, the
+// tile GEMM for 64-column outputs, and the backward's two row passes on 16
+// lanes.
 //
-// The plain tile GEMM stays the AVX2 6 × 16 kernel on these CPUs too: the
-// same GEMM on this 12 × 32 block (every mode, both layouts of A) measured
-// slower in the flash steps (`flash-tile`, one core: forward 100.1 against
-// 102.3 GFLOP/s, backward 99.6 against 103.2), and so did its k loop in
-// inline assembly with four base registers (99.8 and 99.5; slower in the
-// packed linear layers too), so clang's address arithmetic is not the cause.
-// Zen 4 runs a 512-bit FMA as two 256-bit halves: the wider block buys no
-// throughput there, only fewer instructions.
+// Other tile GEMMs (S and dP, whose width is the key tile) stay the AVX2
+// 6 × 16 kernel on these CPUs: the same GEMM on the 12 × 32 block (every
+// mode, both layouts of A) measured slower in the flash steps (`flash-tile`,
+// one core: forward 100.1 against 102.3 GFLOP/s, backward 99.6 against
+// 103.2), and so did its k loop in inline assembly with four base registers
+// (99.8 and 99.5; slower in the packed linear layers too). Zen 4 runs a
+// 512-bit FMA as two 256-bit halves: a wider block buys throughput only
+// where it loads less per FMA, as the 6 × 64 block below does (4 loads and 6
+// broadcasts per 24 FMAs).
 //
-// Same contract and arithmetic as flash_scores_exp_avx2 (flash_gemm.c): S =
-// Σ_k Q(r, k)·K(c, k) by FMAs in k order from 0, then t = S − shift2[r],
-// P = 2^t, row sums. Differences: S on a 12 × 32 register block (24 zmm
-// accumulators, two key panels; 1.7 % faster here than the AVX2 GEMM's
-// 6 × 16 for this product) with no masks where all 32 lanes are keys, and
+// The scores-and-exponential step has the contract and arithmetic of
+// flash_scores_exp_avx2 (flash_gemm.c): S = Σ_k Q(r, k)·K(c, k) by FMAs in
+// k order from 0, then t = S − shift2[r], P = 2^t, row sums. Differences: S on a 12 × 32 register block (24 zmm
+// accumulators, two key panels; with the sweep below 1.7 % faster than S by
+// the AVX2 6 × 16 kernel) with no masks where all 32 lanes are keys, and
 // 2^t finishes with VSCALEFPS (P(f)·2^n in one instruction, exact while the
 // result is normal) instead of building 2^n in the exponent field — 9
 // operations per 16 lanes against 13 per 8. P equals the AVX2 kernel's
@@ -124,6 +126,80 @@ AVX512 void flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, c
         const __m256 folded = _mm256_add_ps(_mm512_castps512_ps256(sum),
                                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(sum), 1)));
         _mm256_storeu_ps(sums + 8 * r, _mm256_add_ps(_mm256_loadu_ps(sums + 8 * r), folded));
+    }
+}
+
+/// The tile GEMM (flash_internal.h, `gemm`) for outputs 64 columns wide, the
+/// head dimension of most models: P V in the forward, dV, dK and dQ in the
+/// backward. MR × 64 blocks of C (MR ≤ 6: 24 zmm accumulators), per step k
+/// four loads of B and MR broadcasts of A for 4·MR FMAs, the products added
+/// in k order from C's starting value — the FMAs of the AVX2 6 × 16 kernel,
+/// in the same order. Measured on one core, 96 × 96 × 64 tile products
+/// against the AVX2 kernel: P V 115.0 against 114.2 GFLOP/s, dV 114.4
+/// against 112.8, dQ 114.2 against 112.9, dK 113.7 against 111.2; the
+/// backward step (`flash-tile`) 104.7 → 107.5. MR, A_ROWS (aks = 1, else
+/// ars = 1) are constants at every call.
+AVX512_INLINE void wide_block(const int MR, const int A_ROWS, int64_t kc, const float *a, int64_t ars, int64_t aks,
+                              const float *b, int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode,
+                              const float *row_scale) {
+    __m512 acc[6][4];
+    // Fully unrolled (MR ≤ 6, 4 panels) so that acc never leaves the registers;
+    // left to itself clang kept the init and store loops rolled, through a
+    // stack copy of acc (5 % slower).
+#pragma clang loop unroll(full)
+    for (int r = 0; r < MR; r++) {
+        const __m512 scale = mode == FLASH_RESCALE ? _mm512_set1_ps(row_scale[r]) : _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+        for (int p = 0; p < 4; p++) {
+            if (mode == FLASH_STORE) acc[r][p] = _mm512_setzero_ps();
+            else if (mode == FLASH_ACCUMULATE) acc[r][p] = _mm512_loadu_ps(c + r * ldc + PANEL * p);
+            else acc[r][p] = _mm512_mul_ps(_mm512_loadu_ps(c + r * ldc + PANEL * p), scale);
+        }
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 bk[4];
+#pragma clang loop unroll(full)
+        for (int p = 0; p < 4; p++) bk[p] = _mm512_loadu_ps(b + p * panel_stride + k * ldb);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < MR; r++) {
+            const __m512 av = _mm512_set1_ps(A_ROWS ? a[r * ars + k] : a[r + k * aks]);
+#pragma clang loop unroll(full)
+            for (int p = 0; p < 4; p++) acc[r][p] = _mm512_fmadd_ps(av, bk[p], acc[r][p]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < MR; r++) {
+#pragma clang loop unroll(full)
+        for (int p = 0; p < 4; p++) _mm512_storeu_ps(c + r * ldc + PANEL * p, acc[r][p]);
+    }
+}
+
+AVX512 void flash_gemm_avx512(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks,
+                              const float *b, int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode,
+                              const float *row_scale) {
+    if (n % 64 != 0) {                     // keys (S, dP) and other head dimensions: the AVX2 kernel
+        flash_gemm_avx2(m, n, kc, a, ars, aks, b, ldb, panel_stride, c, ldc, mode, row_scale);
+        return;
+    }
+    for (int64_t j = 0; j < n; j += 64) {
+        const float *bj = b + (j / PANEL) * panel_stride;
+        for (int64_t i = 0; i < m; i += 6) {
+            const int64_t mr = m - i < 6 ? m - i : 6;
+            const float *ai = a + i * ars, *si = row_scale ? row_scale + i : 0;
+            float *ci = c + i * ldc + j;
+#define ROWS_A(MR) wide_block(MR, 1, kc, ai, ars, 1, bj, ldb, panel_stride, ci, ldc, mode, si)
+#define COLUMNS_A(MR) wide_block(MR, 0, kc, ai, 1, aks, bj, ldb, panel_stride, ci, ldc, mode, si)
+            switch (mr) {
+            case 6: if (aks == 1) ROWS_A(6); else COLUMNS_A(6); break;
+            case 5: if (aks == 1) ROWS_A(5); else COLUMNS_A(5); break;
+            case 4: if (aks == 1) ROWS_A(4); else COLUMNS_A(4); break;
+            case 3: if (aks == 1) ROWS_A(3); else COLUMNS_A(3); break;
+            case 2: if (aks == 1) ROWS_A(2); else COLUMNS_A(2); break;
+            default: if (aks == 1) ROWS_A(1); else COLUMNS_A(1); break;
+            }
+#undef ROWS_A
+#undef COLUMNS_A
+        }
     }
 }
 

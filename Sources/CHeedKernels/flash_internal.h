@@ -83,12 +83,14 @@ void flash_backward_probabilities_avx512(const heed_flash_backward_args *args);
 void flash_backward_d_scores_avx512(const heed_flash_backward_args *args);
 void flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
                              const float *key_panels, float *p, int64_t stride, const float *shift2, float *sums);
+void flash_gemm_avx512(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks, const float *b,
+                       int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode, const float *row_scale);
 #endif
 
 extern const flash_kernel_table flash_portable_kernels;
 #if defined(__x86_64__) || defined(__i386__)
 extern const flash_kernel_table flash_avx2_kernels;
-/// flash_avx2_kernels with the AVX-512 scores_exp and backward row passes.
+/// flash_avx2_kernels with the AVX-512 GEMM (64-column outputs), scores_exp and backward row passes.
 extern const flash_kernel_table flash_avx512_kernels;
 #endif
 

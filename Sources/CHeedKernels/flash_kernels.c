@@ -358,7 +358,7 @@ const flash_kernel_table flash_avx2_kernels = {
 };
 
 const flash_kernel_table flash_avx512_kernels = {
-    flash_gemm_avx2,  avx2_online_softmax, flash_backward_probabilities_avx512, flash_backward_d_scores_avx512,
+    flash_gemm_avx512, avx2_online_softmax, flash_backward_probabilities_avx512, flash_backward_d_scores_avx512,
     avx2_weights,     avx2_exp,            flash_scores_exp_avx512,
 };
 #endif
