@@ -189,9 +189,12 @@ func runFlashTileBenchmark() {
     let valueSlabs = UnsafeMutablePointer<Float>.allocate(capacity: Int(heed_flash_panels_count(Int64(d), Int64(keys))))
     defer { valueSlabs.deallocate() }
     heed_flash_pack_slabs(v, Int64(keys), Int64(d), Int64(d), valueSlabs)
-    (forward.query, forward.query_stride, forward.key_panels, forward.value, forward.value_stride) =
-        (UnsafePointer(q), Int64(d), UnsafePointer(panels), UnsafePointer(valueSlabs), 16)
-    forward.value_panel_stride = Int64(keys * 16)
+    (forward.query, forward.query_stride, forward.key_panels) = (UnsafePointer(q), Int64(d), UnsafePointer(panels))
+    if heed_flash_value_slabs_help(Int64(d)) != 0 {                  // V as the engine lays it out on this CPU
+        (forward.value, forward.value_stride, forward.value_panel_stride) = (UnsafePointer(valueSlabs), 16, Int64(keys * 16))
+    } else {
+        (forward.value, forward.value_stride, forward.value_panel_stride) = (UnsafePointer(v), Int64(d), 16)
+    }
     (forward.rows, forward.keys, forward.depth, forward.value_depth, forward.scale) = (Int64(rows), Int64(keys), Int64(d), Int64(d), 0.125)
     (forward.tile_stride, forward.scores, forward.row_max, forward.row_sum, forward.row_scale) = (Int64(keys), scores, rowMax, rowSum, rowScale)
     let scaledQuery = UnsafeMutablePointer<Float>.allocate(capacity: rows * d)

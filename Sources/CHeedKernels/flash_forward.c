@@ -53,6 +53,10 @@ void heed_flash_pack_slabs(const float *source, int64_t rows, int64_t columns, i
     }
 }
 
+int heed_flash_value_slabs_help(int64_t value_depth) {
+    return !(heed_kernels_avx512_active() && value_depth % 64 == 0);
+}
+
 // MARK: One step
 
 /// First multiple of 16 at or above n, at most `limit`.

@@ -48,6 +48,14 @@ int64_t heed_flash_panels_count(int64_t rows, int64_t columns);
 /// Writes heed_flash_panels_count(columns, rows) floats.
 void heed_flash_pack_slabs(const float *source, int64_t rows, int64_t columns, int64_t stride, float *slabs);
 
+/// Whether the forward's P V reads V faster from heed_flash_pack_slabs
+/// output than in place (row-major) on this CPU, for value depth Dv: yes for
+/// the AVX2 6 × 16 kernel (it walks a row-major V one 16-column slice at a
+/// time), no where the AVX-512 kernel takes whole 64-column rows (Dv a
+/// multiple of 64), which reads V in place as fast and saves the packing.
+/// Either layout gives the same result on every kernel.
+int heed_flash_value_slabs_help(int64_t value_depth);
+
 /// One forward step: a query tile against one key tile (Algorithm 1, lines 8–10).
 ///
 ///     S = scale·Q Kᵀ;  S = c·tanh(S/c) if c > 0;  S += bias;  S = −inf where mask = 0

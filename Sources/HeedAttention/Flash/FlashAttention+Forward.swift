@@ -20,7 +20,9 @@ extension FlashAttention {
             return
         }
         let panelFloats = Int(heed_flash_panels_count(Int64(p.keyLength), Int64(p.depth)))
-        let slabFloats = Int(heed_flash_panels_count(Int64(p.valueDepth), Int64(p.keyLength)))
+        // V in 16-column slabs, or read in place where that is as fast (heed_flash.h).
+        let packsValues = heed_flash_value_slabs_help(Int64(p.valueDepth)) != 0
+        let slabFloats = packsValues ? Int(heed_flash_panels_count(Int64(p.valueDepth), Int64(p.keyLength))) : 0
         let pairFloats = panelFloats + slabFloats
         let pairs = p.batch * p.keyHeads
         let chunk = Swift.max(1, Swift.min(pairs, packingBudget / Swift.max(pairFloats, 1)))
@@ -30,12 +32,12 @@ extension FlashAttention {
         withScratchBuffers([chunk * pairFloats]) { buffer in
             let panels = buffer[0], slabs = buffer[0] + chunk * panelFloats
             for first in stride(from: 0, to: pairs, by: chunk) {
-                // Per pair (b, hkv): its Kᵀ panels and V slabs packed by two preparation
-                // items that run while the previous pair is computed, then its query tiles —
+                // Per pair (b, hkv): its Kᵀ panels (and V slabs where they help) packed by
+                // preparation items that run while the previous pair is computed, then its query tiles —
                 // head by head, so that the cores share one head's keys and values in cache;
                 // within a head the last query tiles first: under a causal pattern they cost
                 // the most.
-                FlashParallel.runPrepared(groups: Swift.min(chunk, pairs - first), parts: 2,
+                FlashParallel.runPrepared(groups: Swift.min(chunk, pairs - first), parts: packsValues ? 2 : 1,
                                           items: p.group * p.queryTiles) { index, part in
                     let pair = first + index
                     if part == 0 {
@@ -50,9 +52,12 @@ extension FlashAttention {
                     let pair = first + index
                     let (b, keyHead) = (pair / p.keyHeads, pair % p.keyHeads)
                     let h = keyHead * p.group + item / p.queryTiles
+                    let values = packsValues ? FlashValues(slabs: slabs + index * slabFloats, keyLength: p.keyLength)
+                                             : FlashValues(rows: value + pair * p.keyLength * p.valueDepth,
+                                                           valueDepth: p.valueDepth)
                     forwardTile(p, tiles, batch: b, head: h, queryTile: queryTile, query: query,
-                                keyPanels: panels + index * panelFloats, valueSlabs: slabs + index * slabFloats,
-                                output: output, logSumExp: logSumExp, scratch: scratch[worker])
+                                keyPanels: panels + index * panelFloats, values: values, output: output,
+                                logSumExp: logSumExp, scratch: scratch[worker])
                 }
             }
         }
@@ -61,7 +66,7 @@ extension FlashAttention {
     /// One query tile of one head against every key tile it may see.
     private static func forwardTile(_ p: FlashProblem, _ tiles: FlashTiles, batch b: Int, head h: Int, queryTile: Int,
                                     query: UnsafePointer<Float>, keyPanels: UnsafePointer<Float>,
-                                    valueSlabs: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                                    values: FlashValues, output: UnsafeMutablePointer<Float>,
                                     logSumExp: UnsafeMutablePointer<Float>, scratch: FlashScratch) {
         let rows = p.rows(ofTile: queryTile)
         let first = (b * p.heads + h) * p.queryLength + rows.lowerBound            // row index into [B, H, Tq]
@@ -73,8 +78,8 @@ extension FlashAttention {
         var args = heed_flash_forward_args()
         args.query = query + first * p.depth
         args.query_stride = Int64(p.depth)
-        args.value_stride = Int64(FlashProblem.panel)
-        args.value_panel_stride = Int64(p.keyLength * FlashProblem.panel)
+        args.value_stride = Int64(values.rowStride)
+        args.value_panel_stride = Int64(values.panelStride)
         args.rows = Int64(rows.count)
         args.depth = Int64(p.depth)
         args.value_depth = Int64(p.valueDepth)
@@ -93,7 +98,7 @@ extension FlashAttention {
             let coverage = tiles.coverage(batch: b, head: h, rows: rows, columns: columns)
             if coverage == .none { continue }                                      // tile skipping
             args.key_panels = keyPanels + columns.lowerBound * p.depth             // panels start every 16 keys
-            args.value = valueSlabs + columns.lowerBound * FlashProblem.panel
+            args.value = values.base + columns.lowerBound * values.rowStride
             args.keys = Int64(columns.count)
             args.tile_stride = Int64(columns.count)
             args.mask = nil
@@ -116,5 +121,23 @@ extension FlashAttention {
         }
         heed_flash_forward_finish(Int64(rows.count), Int64(p.valueDepth), scratch.rowMax, scratch.rowSum, out,
                                   Int64(p.valueDepth), logSumExp + first)
+    }
+}
+
+/// Where one key/value head's V lies for the forward's P V (heed_flash_forward_args):
+/// V(k, c) = base[(c/16)·panelStride + k·rowStride + c mod 16].
+struct FlashValues {
+    let base: UnsafePointer<Float>
+    let rowStride: Int
+    let panelStride: Int
+
+    /// heed_flash_pack_slabs output for `keyLength` keys.
+    init(slabs: UnsafePointer<Float>, keyLength: Int) {
+        (base, rowStride, panelStride) = (slabs, FlashProblem.panel, keyLength * FlashProblem.panel)
+    }
+
+    /// Row-major [Tk, Dv], in place.
+    init(rows: UnsafePointer<Float>, valueDepth: Int) {
+        (base, rowStride, panelStride) = (rows, valueDepth, FlashProblem.panel)
     }
 }
