@@ -16,7 +16,7 @@
 //
 // The scores-and-exponential step has the contract and arithmetic of
 // flash_scores_exp_avx2 (flash_gemm.c): S = Σ_k Q(r, k)·K(c, k) by FMAs in
-// k order from 0, then t = S − shift2[r], P = 2^t, row sums. Differences: S on a 12 × 32 register block (24 zmm
+// k order from 0, then t = S − m_r·log₂e, P = 2^t, row sums. Differences: S on a 12 × 32 register block (24 zmm
 // accumulators, two key panels; with the sweep below 1.7 % faster than S by
 // the AVX2 6 × 16 kernel) with no masks where all 32 lanes are keys, and
 // 2^t finishes with VSCALEFPS (P(f)·2^n in one instruction, exact while the
@@ -75,7 +75,7 @@ AVX512_INLINE void scores_block(const int MR, const int PANELS, const int FULL, 
 }
 
 /// The fused path in two sweeps over the tile: every block of S first, then
-/// P = 2^(S − shift2[r]) in place with the row sums. Measured on one core
+/// P = 2^(S − m_r·log₂e) in place with the row sums. Measured on one core
 /// (96 × 96 tiles, D = 64): 103.9 GFLOP/s for S and the exponential, against
 /// 100.4 with the exponential applied to each register block as it left the
 /// FMAs — 24 exponentials of ≈ 10 dependent operations each at the end of
@@ -83,7 +83,7 @@ AVX512_INLINE void scores_block(const int MR, const int PANELS, const int FULL, 
 /// two streams apart. The sweep reads S back from L1/L2.
 AVX512 void flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, const float *query,
                                     int64_t query_stride, const float *key_panels, float *p, int64_t stride,
-                                    const float *shift2, float *sums) {
+                                    const float *row_max, float *sums) {
     for (int64_t j = 0; j < keys; j += 2 * PANEL) {
         const float *panel = key_panels + j * depth;                       // panel j/16 starts at (j/16)·16·depth
         const __mmask16 m0 = heed_lanes16(keys - j), m1 = heed_lanes16(keys - j - PANEL);
@@ -108,7 +108,7 @@ AVX512 void flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, c
     }
     for (int64_t r = 0; r < rows; r++) {
         float *row = p + r * stride;
-        const __m512 shift = _mm512_set1_ps(shift2[r]);
+        const __m512 shift = _mm512_set1_ps(flash_shift2(row_max[r]));
         __m512 sum = _mm512_setzero_ps();
         int64_t c = 0;
         for (; c + PANEL <= keys; c += PANEL) {
@@ -122,10 +122,7 @@ AVX512 void flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, c
             _mm512_mask_storeu_ps(row + c, m, e);
             sum = _mm512_add_ps(sum, e);
         }
-        // 16 lanes of the row into its 8 lane sums.
-        const __m256 folded = _mm256_add_ps(_mm512_castps512_ps256(sum),
-                                            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(sum), 1)));
-        _mm256_storeu_ps(sums + 8 * r, _mm256_add_ps(_mm256_loadu_ps(sums + 8 * r), folded));
+        sums[r] = _mm512_reduce_add_ps(sum);
     }
 }
 

@@ -114,17 +114,13 @@ static int fused_path(const flash_kernel_table *kernels, const heed_flash_forwar
         return 0;
     }
     const int64_t rows = args->rows;
-    float shift2[HEED_FLASH_QUERY_TILE], sums[8 * HEED_FLASH_QUERY_TILE], tile_sums[HEED_FLASH_QUERY_TILE];
+    float tile_sums[HEED_FLASH_QUERY_TILE];
     for (int64_t r = 0; r < rows; r++) {
         if (!(args->row_max[r] < INFINITY)) return 0;                       // +inf or NaN
-        shift2[r] = args->row_max[r] > -INFINITY ? args->row_max[r] * 0x1.715476p+0f : 0.0f;
     }
-    for (int64_t i = 0; i < 8 * rows; i++) sums[i] = 0.0f;
     kernels->scores_exp(rows, args->keys, args->depth, args->scaled_query, args->depth, args->key_panels,
-                        args->scores, args->tile_stride, shift2, sums);
+                        args->scores, args->tile_stride, args->row_max, tile_sums);
     for (int64_t r = 0; r < rows; r++) {
-        const float *lane = sums + 8 * r;
-        tile_sums[r] = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
         if (!(tile_sums[r] <= FLASH_HEADROOM_SUM)) return 0;              // NaN counts as exceeded
         if (args->row_max[r] == -INFINITY && !(tile_sums[r] >= FLASH_FIRST_TILE_MIN_SUM)) return 0;
     }

@@ -194,21 +194,20 @@ FLASH_AVX2 void flash_gemm_avx2(int64_t m, int64_t n, int64_t kc, const float *a
 }
 
 /// The forward's fused path on AVX2: S = Q Kᵀ by the tile GEMM, then one
-/// sweep over the tile, P = 2^t with t = S − shift2[r], summed into the
-/// rows' 8 lane sums. t is capped at 64 (NaN becomes 64 too) so that the
+/// sweep over the tile, P = 2^t with t = S − m_r·log₂e, and the row sums. t is capped at 64 (NaN becomes 64 too) so that the
 /// exponent field cannot overflow: a t past the caller's headroom shows as a
 /// row sum ≥ 2^64. Measured on one core (96 × 96 tiles, D = 64): 95.1 GFLOP/s
 /// for S and the exponential, against 87.3 with the exponential applied to
 /// each register block as it left the FMAs (see flash_avx512.c).
 FLASH_AVX2 void flash_scores_exp_avx2(int64_t rows, int64_t keys, int64_t depth, const float *query,
                                       int64_t query_stride, const float *key_panels, float *p, int64_t stride,
-                                      const float *shift2, float *sums) {
+                                      const float *row_max, float *sums) {
     flash_gemm_avx2(rows, keys, depth, query, query_stride, 1, key_panels, HEED_FLASH_PANEL, depth * HEED_FLASH_PANEL,
                     p, stride, FLASH_STORE, 0);
     const __m256 high = _mm256_set1_ps(64.0f);
     for (int64_t r = 0; r < rows; r++) {
         float *row = p + r * stride;
-        const __m256 shift = _mm256_set1_ps(shift2[r]);
+        const __m256 shift = _mm256_set1_ps(flash_shift2(row_max[r]));
         __m256 sum = _mm256_setzero_ps();
         int64_t c = 0;
         for (; c + 8 <= keys; c += 8) {
@@ -223,7 +222,9 @@ FLASH_AVX2 void flash_scores_exp_avx2(int64_t rows, int64_t keys, int64_t depth,
             _mm256_maskstore_ps(row + c, m, e);
             sum = _mm256_add_ps(sum, e);
         }
-        _mm256_storeu_ps(sums + 8 * r, _mm256_add_ps(_mm256_loadu_ps(sums + 8 * r), sum));
+        const __m128 half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
+        const __m128 pair = _mm_add_ps(half, _mm_movehl_ps(half, half));
+        sums[r] = _mm_cvtss_f32(_mm_add_ss(pair, _mm_movehdup_ps(pair)));
     }
 }
 
