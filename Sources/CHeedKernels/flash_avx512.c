@@ -16,14 +16,14 @@
 //
 // The scores-and-exponential step has the contract and arithmetic of
 // flash_scores_exp_avx2 (flash_gemm.c): S = Σ_k Q(r, k)·K(c, k) by FMAs in
-// k order from 0, then t = S − m_r·log₂e, P = 2^t, row sums. Differences: S on a 12 × 32 register block (24 zmm
-// accumulators, two key panels; with the sweep below 1.7 % faster than S by
-// the AVX2 6 × 16 kernel) with no masks where all 32 lanes are keys, and
-// 2^t finishes with VSCALEFPS (P(f)·2^n in one instruction, exact while the
-// result is normal) instead of building 2^n in the exponent field — 9
-// operations per 16 lanes against 13 per 8. P equals the AVX2 kernel's
-// wherever it is a normal float; the row sums add the same terms in another
-// order.
+// k order from 0, then t = S − m_r·log₂e, P = 2^t, row sums. Differences:
+// S on a 12 × 32 register block (24 zmm accumulators, two key panels; with
+// the sweep below 1.7 % faster than S by the AVX2 6 × 16 kernel) with no
+// masks where all 32 lanes are keys, and 2^t finishes with VSCALEFPS
+// (P(f)·2^n in one instruction, exact while the result is normal) instead of
+// building 2^n in the exponent field — 9 operations per 16 lanes against 13
+// per 8. P equals the AVX2 kernel's wherever it is a normal float; the row
+// sums add the same terms in another order.
 #if defined(__x86_64__) || defined(__i386__)
 
 #include "flash_internal.h"
@@ -103,7 +103,7 @@ AVX512_INLINE __m512 row_sums16(const __m512 v[16]) {
     for (int i = 0; i < 8; i++) {
         a[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
     }
-    // b[i], 128-bit lane k: the totals of lane k of v[4i] … v[4i+3].
+    // b[i], 128-bit lane k: four floats, the totals of lane k of v[4i] … v[4i+3].
     for (int i = 0; i < 4; i++) {
         const __m512d x = _mm512_castps_pd(a[2 * i]), y = _mm512_castps_pd(a[2 * i + 1]);
         b[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
