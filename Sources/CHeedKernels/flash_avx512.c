@@ -208,7 +208,7 @@ AVX512_INLINE void wide_block(const int MR, const int A_ROWS, int64_t kc, const 
 AVX512 void flash_gemm_avx512(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks,
                               const float *b, int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode,
                               const float *row_scale) {
-    if (n % 64 != 0) {                     // keys (S, dP) and other head dimensions: the AVX2 kernel
+    if (!flash_gemm_avx512_wide(n)) {      // keys (S, dP) and other head dimensions: the AVX2 kernel
         flash_gemm_avx2(m, n, kc, a, ars, aks, b, ldb, panel_stride, c, ldc, mode, row_scale);
         return;
     }
@@ -246,13 +246,13 @@ AVX512 void flash_backward_probabilities_avx512(const heed_flash_backward_args *
         flash_avx2_kernels.backward_probabilities(args);
         return;
     }
-    const __m512 scale2 = _mm512_set1_ps(args->scale * 0x1.715476p+0f), floor = _mm512_set1_ps(-127.0f);
+    const __m512 scale2 = _mm512_set1_ps(args->scale * FLASH_LOG2E), floor = _mm512_set1_ps(-127.0f);
     for (int64_t r = 0; r < args->rows; r++) {
         float *s = args->scores + r * args->tile_stride;
         const float *keep = args->keep ? args->keep + r * args->tile_stride : 0;
         float *dropped = args->d_scores + r * args->tile_stride;
         const int finite = args->log_sum_exp[r] > -INFINITY;              // −inf: nothing allowed, P = 0
-        const __m512 shift2 = _mm512_set1_ps(finite ? args->log_sum_exp[r] * 0x1.715476p+0f : 0.0f);
+        const __m512 shift2 = _mm512_set1_ps(flash_shift2(args->log_sum_exp[r]));
         for (int64_t c = 0; c < args->keys; c += PANEL) {
             const __mmask16 m = heed_lanes16(args->keys - c);
             __m512 p = _mm512_setzero_ps();

@@ -54,7 +54,7 @@ void heed_flash_pack_slabs(const float *source, int64_t rows, int64_t columns, i
 }
 
 int heed_flash_value_slabs_help(int64_t value_depth) {
-    return !(heed_kernels_avx512_active() && value_depth % 64 == 0);
+    return !(heed_kernels_avx512_active() && flash_gemm_avx512_wide(value_depth));
 }
 
 // MARK: One step
@@ -82,7 +82,7 @@ static inline int64_t panel_end(int64_t n, int64_t limit) {
 
 void heed_flash_forward_begin(const heed_flash_forward_args *args) {
     if (!args->scaled_query) return;
-    const float factor = args->scale * 0x1.715476p+0f;                     // scale · log₂e
+    const float factor = args->scale * FLASH_LOG2E;
     for (int64_t r = 0; r < args->rows; r++) {
         const float *q = args->query + r * args->query_stride;
         float *out = args->scaled_query + r * args->depth;

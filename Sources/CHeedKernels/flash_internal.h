@@ -49,8 +49,16 @@ typedef struct flash_kernel_table {
                        const float *key_panels, float *p, int64_t stride, const float *row_max, float *sums);
 } flash_kernel_table;
 
-/// The one-pass path's shift for a row's running maximum m (finite or −inf): m·log₂e, or 0 for −inf.
-static inline float flash_shift2(float row_max) { return row_max > -INFINITY ? row_max * 0x1.715476p+0f : 0.0f; }
+/// log₂e: the flash kernels take exponentials in base 2.
+#define FLASH_LOG2E 0x1.715476p+0f
+
+/// A row's shift in base 2 for a running maximum or log-sum-exp m (finite or
+/// −inf): m·log₂e, or 0 for −inf.
+static inline float flash_shift2(float m) { return m > -INFINITY ? m * FLASH_LOG2E : 0.0f; }
+
+/// Whether flash_gemm_avx512 runs an output `n` columns wide on its 6 × 64
+/// blocks (otherwise it hands the product to the AVX2 kernel).
+static inline int flash_gemm_avx512_wide(int64_t n) { return n % 64 == 0; }
 
 /// Blocks of the micro-kernel's height (6) in a tile.
 #define FLASH_ROW_BLOCKS ((HEED_FLASH_QUERY_TILE + 5) / 6)

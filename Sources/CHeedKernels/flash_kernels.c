@@ -143,7 +143,6 @@ const flash_kernel_table flash_portable_kernels = {
 #include "avx2_math.h"
 
 #define FLASH_AVX2 __attribute__((target("avx2,fma")))
-#define LOG2E 0x1.715476p+0f
 
 /// Lanes 0 ..< count set (count ≤ 0: none, ≥ 8: all).
 HEED_AVX2_INLINE __m256i lanes(int64_t count) {
@@ -227,7 +226,7 @@ HEED_AVX2_INLINE float row_transform(float *s, int64_t n, float scale, float sof
 /// KEEP. FLUSH as in exp2_nonpositive (needed where scores may be −inf).
 HEED_AVX2_INLINE float row_exp(float *s, int64_t n, float scale, float shift, const float *keep, const int KEEP,
                                const int FLUSH) {
-    const __m256 vscale = _mm256_set1_ps(scale * LOG2E), vshift = _mm256_set1_ps(shift * LOG2E);
+    const __m256 vscale = _mm256_set1_ps(scale * FLASH_LOG2E), vshift = _mm256_set1_ps(shift * FLASH_LOG2E);
     __m256 sum = _mm256_setzero_ps();
     FOR_LANES(n, {
         __m256 p = exp2_nonpositive(_mm256_fmsub_ps(LOAD(s), vscale, vshift), FLUSH);
@@ -268,7 +267,7 @@ FLASH_AVX2 static void avx2_online_softmax(const heed_flash_forward_args *args) 
         else tile_sum[r] = row_exp(s, keys, scale, m, 0, 0, 1);
     }
     // α = e^(m − m′) for all rows at once (0 when m = −inf; 1 while m′ = −inf); ℓ = αℓ + Σ P.
-    const __m256 log2e = _mm256_set1_ps(LOG2E), one = _mm256_set1_ps(1.0f), low = _mm256_set1_ps(-INFINITY);
+    const __m256 log2e = _mm256_set1_ps(FLASH_LOG2E), one = _mm256_set1_ps(1.0f), low = _mm256_set1_ps(-INFINITY);
     FOR_LANES(rows, {
         const __m256 m = LOAD(args->row_max);
         __m256 alpha = exp2_nonpositive(_mm256_mul_ps(_mm256_sub_ps(LOAD(old_max), m), log2e), 1);
@@ -348,7 +347,7 @@ FLASH_AVX2 static void avx2_weights(const heed_flash_forward_args *args, const f
 }
 
 FLASH_AVX2 static void avx2_exp(const float *x, float *out, int64_t n) {
-    const __m256 log2e = _mm256_set1_ps(LOG2E);
+    const __m256 log2e = _mm256_set1_ps(FLASH_LOG2E);
     FOR_LANES(n, { STORE(out, exp2_nonpositive(_mm256_mul_ps(LOAD(x), log2e), 1)); });
 }
 
