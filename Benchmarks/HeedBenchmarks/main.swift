@@ -14,6 +14,7 @@
 // - flash-crossover: dense vs flash on small problems (sets Attention.flashThreshold)
 // - flash-memory:    peak RSS of flash forward+backward at L = 32768
 // - flash-tile:      one core, one tile pair: the flash steps against cblas_sgemm
+//                    (`flash-tile avx2`: the AVX2 kernels on an AVX-512 CPU)
 // - packed-linear:   one core: heed_packed_linear_f32 against cblas_sgemm on MiniLM's shapes
 // - linear:      time and peak RSS of Performer, RFA and elu+1 linear attention
 //                over L = 1024 … 65536, fused and reference paths (options:
@@ -48,5 +49,8 @@ if mode == "flash" {
 }
 if mode == "flash-crossover" { runFlashCrossover() }
 if mode == "flash-memory" { runFlashMemory() }
-if mode == "flash-tile" { runFlashTileBenchmark() }
+if mode == "flash-tile" {
+    if CommandLine.arguments.dropFirst(2).first == "avx2" { heed_kernels_allow_avx512(0) }
+    runFlashTileBenchmark()
+}
 if mode == "packed-linear" { runPackedLinearBenchmark() }

@@ -11,7 +11,8 @@ Two modes:
              length is measured by Heed then PyTorch, or PyTorch then Heed on
              odd rounds, so both see the same machine conditions. Each side
              reports the median of --repeats runs after --warmup untimed ones
-             per round; the table shows the median over rounds.
+             per round; the table shows the median over rounds. --isa avx2 keeps
+             both sides off AVX-512 (a stand-in for CPUs without it).
 
   linear     `heed bench linear --json` (Performer, elu+1 linear attention,
              RFA; causal and not) over doubling lengths, and the growth of
@@ -125,14 +126,23 @@ def describe_machine(threads=None):
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {load:.2f} at the start{torch_threads}")
 
 
+# What --isa avx2 sets before torch is imported (each library reads its variable once, at load).
+PYTORCH_AVX2_ENVIRONMENT = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
 def compare_attention(options):
+    if options.isa == "avx2":
+        os.environ.update(PYTORCH_AVX2_ENVIRONMENT)
     torch_side = TorchAttention(options.batch, options.heads, options.head_dimension, options.threads)
-    print(f"PyTorch {torch_side.torch.__version__}, heed {options.heed} (--engine {options.engine})")
+    capability = torch_side.torch.backends.cpu.get_cpu_capability()
+    print(f"PyTorch {torch_side.torch.__version__} ({capability} kernels), heed {options.heed} "
+          f"(--engine {options.engine}, --kernels {'avx2' if options.isa == 'avx2' else 'automatic'})")
     describe_machine(options.threads)
     heed_samples, torch_samples = {}, {}
     heed_arguments = [options.heed, "bench", "attention", "--json", "--engine", options.engine,
                       "--heads", str(options.heads), "--head-dimension", str(options.head_dimension),
-                      "--batch", str(options.batch), "--repeats", str(options.repeats), "--warmup", str(options.warmup)]
+                      "--batch", str(options.batch), "--repeats", str(options.repeats), "--warmup", str(options.warmup),
+                      "--kernels", "avx2" if options.isa == "avx2" else "automatic"]
     if options.dense_limit_mib is not None:
         heed_arguments += ["--dense-limit-mib", str(options.dense_limit_mib)]
     started = time.time()
@@ -220,6 +230,10 @@ def main():
     attention.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     attention.add_argument("--engine", default="automatic", choices=["automatic", "dense", "flash"])
     attention.add_argument("--dense-limit-mib", type=int, default=None, help="passed to heed bench attention")
+    attention.add_argument("--isa", default="native", choices=["native", "avx2"],
+                           help="avx2: both sides without AVX-512 (heed --kernels avx2; PyTorch through "
+                                "ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA and MKL_ENABLE_INSTRUCTIONS), "
+                                "to see how a CPU without AVX-512 would compare")
     linear = modes.choices["linear"]
     linear.add_argument("--lengths", type=lengths_argument, default=[1 << n for n in range(10, 17)])
     linear.add_argument("--engines", default="performer,elu,rfa")

@@ -36,6 +36,7 @@ static inline const heed_kernel_table *active(void) {
 void heed_kernels_force_portable(int force) {
     atomic_store_explicit(&active_table, force ? &heed_portable_kernels : detect(), memory_order_release);
 }
+int heed_kernels_cpu_has_avx2(void) { return detect() != &heed_portable_kernels; }
 const char *heed_kernels_isa(void) { return active()->name; }
 int heed_kernels_avx2_active(void) { return active() != &heed_portable_kernels; }
 

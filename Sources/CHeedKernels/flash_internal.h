@@ -14,6 +14,7 @@ enum flash_gemm_mode {
     FLASH_STORE = 0,          ///< C = AB
     FLASH_ACCUMULATE = 1,     ///< C += AB
     FLASH_RESCALE = 2,        ///< C = row_scale ∘ C + AB  (row i of C scaled by row_scale[i] first)
+    FLASH_EXPONENT = 3,       ///< C = max(−126, min(AB − row_scale[i], 64)), the AVX2 kernel only (its scores_exp)
 };
 
 typedef struct flash_kernel_table {

@@ -56,6 +56,8 @@ struct BenchShape: ParsableArguments {
     @Option(help: "Timed runs per measurement; the median is reported (1 to 1000).") var repeats = 5
     @Option(help: "Untimed warm-up runs before the timed ones (0 to 100).") var warmup = 1
     @Flag(help: "One JSON object per line instead of a table.") var json = false
+    @Option(help: "Cap Heed's own kernels: automatic (the best this CPU has), avx2 (no AVX-512) or portable.")
+    var kernels = "automatic"
 
     init() {}
 
@@ -81,6 +83,24 @@ struct BenchShape: ParsableArguments {
         for (option, value, range) in ranges where !range.contains(value) {
             throw BenchArgumentError.outOfRange(option: option, value: value, allowed: "in \(range.lowerBound)...\(range.upperBound)")
         }
+        _ = try kernelLevel()
+    }
+
+    /// The level `--kernels` names, if this CPU can run it.
+    func kernelLevel() throws -> CPUKernels.Level {
+        guard let level = CPUKernels.Level(rawValue: kernels) else {
+            throw BenchArgumentError.unknownName(option: "--kernels", value: kernels, allowed: CPUKernels.Level.allCases.map(\.rawValue))
+        }
+        guard CPUKernels.supports(level) else {
+            throw BenchArgumentError.unavailable("--kernels \(kernels): this CPU has no AVX2+FMA")
+        }
+        return level
+    }
+
+    /// Applies `--kernels` (process-wide) and names what runs, for the header.
+    func applyKernels() throws -> String {
+        CPUKernels.limit(to: try kernelLevel())
+        return CPUKernels.active
     }
 
     /// Seeded standard-normal [B, H, L, D] inputs.

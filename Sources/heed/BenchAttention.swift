@@ -84,9 +84,10 @@ struct BenchAttention: ParsableCommand {
         let engine = try attentionEngine()
         let lengths = try shape.parsedLengths(defaults: Self.defaultLengths)
         let printer = BenchPrinter(json: shape.json, showsEngine: false)
+        let kernels = try shape.applyKernels()
         printer.header("Heed attention — engine: \(self.engine)\(engine == .dense ? " (runs the dense engine)" : ""), "
                        + "B=\(shape.batch) H=\(shape.heads) D=\(shape.headDimension), median of \(shape.repeats) after \(shape.warmup) warm-up, "
-                       + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
+                       + "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(kernels) kernels")
         var skipped: [Int] = []
         // Process warm-up: every configuration once, untimed, at the first length, so that the
         // process's one-time costs (worker threads, first page faults) fall on no measurement —

@@ -93,9 +93,10 @@ struct BenchLinear: ParsableCommand {
         let lengths = try shape.parsedLengths(defaults: Self.defaultLengths)
         let passes = try passList()
         let printer = BenchPrinter(json: shape.json, showsEngine: true)
+        let kernels = try shape.applyKernels()
         printer.header("Heed linear engines — B=\(shape.batch) H=\(shape.heads) D=\(shape.headDimension), features \(features), "
                        + "chunk \(chunk), median of \(shape.repeats) after \(shape.warmup) warm-up, "
-                       + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
+                       + "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(kernels) kernels")
         for name in try engineList() {
             let engine = makeEngine(name)
             for causal in [false, true] {

@@ -111,6 +111,10 @@ const char *heed_kernels_isa(void);
 /// and benchmarks that compare both.
 void heed_kernels_force_portable(int force);
 
+/// 1 when the CPU (and OS) can run the AVX2+FMA kernels, whatever
+/// heed_kernels_force_portable chose.
+int heed_kernels_cpu_has_avx2(void);
+
 /// Whether AVX-512 kernels may run where the CPU has them (1, the default) or
 /// not (0: the AVX2 ones run instead); for tests and benchmarks that compare.
 /// Where AVX-512 runs (HEED_GELU_ERF in heed_unary_f32, heed_packed.h) it

@@ -21,6 +21,11 @@ final class FlashScratch {
     private(set) var biasGradients: [UnsafeMutablePointer<Float>?] = []
     private let block: UnsafeMutablePointer<Float>
 
+    /// The block's alignment in bytes: a cache line, so that every row of a
+    /// tile whose width is a multiple of 16 starts one and no vector load or
+    /// store of the kernels straddles two lines.
+    static let alignment = 64
+
     /// Buffers for `problem` and `tiles` in the forward (and exact weights) or the backward.
     /// A buffer the call never uses shares the scores' storage; every buffer
     /// starts at zero, so a kernel that reads scores it skipped sees stale
@@ -34,7 +39,8 @@ final class FlashScratch {
                       backward && learnedBias]
         let scaledQueryCount = backward ? 0 : rows * problem.depth
         let count = wanted.filter { $0 }.count * tile + 3 * rows + scaledQueryCount
-        block = .allocate(capacity: count)
+        block = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: Self.alignment)
+            .bindMemory(to: Float.self, capacity: count)
         block.initialize(repeating: 0, count: count)
         var next = 0
         var buffers: [UnsafeMutablePointer<Float>] = []
@@ -60,7 +66,7 @@ final class FlashScratch {
     }
 
     deinit {
-        block.deallocate()
+        UnsafeMutableRawPointer(block).deallocate()
         for pointer in biasGradients { pointer?.deallocate() }
     }
 }
