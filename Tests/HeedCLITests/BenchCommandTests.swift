@@ -45,6 +45,21 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertEqual(seen, Set(expected))
     }
 
+    /// --kernels caps Heed's kernels for the run and the header names them; a
+    /// name it does not know is an error that lists the choices.
+    func testKernelsOptionNamesWhatRunsAndRejectsUnknownNames() throws {
+        let portable = try runHeed(["bench", "attention", "--lengths", "32", "--repeats", "1", "--kernels", "portable"])
+        XCTAssertEqual(portable.status, 0, portable.error)
+        XCTAssertTrue(portable.output.contains(", portable kernels"), portable.output)
+        let automatic = try runHeed(["bench", "linear", "--lengths", "64", "--repeats", "1", "--engines", "elu"])
+        XCTAssertEqual(automatic.status, 0, automatic.error)
+        XCTAssertNotNil(automatic.output.range(of: ", (avx512|avx2\\+fma|portable) kernels", options: .regularExpression),
+                        automatic.output)
+        let bad = try runHeed(["bench", "attention", "--lengths", "32", "--kernels", "sse"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.error.contains("--kernels takes automatic, avx2, portable; got 'sse'"), bad.error)
+    }
+
     func testAttentionHonoursShapeOptionsAndPrintsATable() throws {
         let json = try runHeed(["bench", "attention", "--lengths", "48", "--heads", "2", "--head-dimension", "16", "--batch", "3",
                                 "--repeats", "2", "--warmup", "0", "--engine", "dense", "--json"])

@@ -39,6 +39,31 @@ final class KernelTests: XCTestCase {
         #endif
     }
 
+    /// CPUKernels names what runs from /proc/cpuinfo's flags, caps it at each
+    /// level, and restores the best with `.automatic`.
+    func testCPUKernelsLevelsFollowTheCPUFlags() throws {
+        #if arch(x86_64)
+        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let words = Set(flags.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).map(String.init))
+        guard !words.isEmpty else { throw XCTSkip("no /proc/cpuinfo") }
+        defer { CPUKernels.limit(to: .automatic) }
+        let hasAVX2 = words.contains("avx2") && words.contains("fma")
+        let hasAVX512 = hasAVX2 && words.contains("avx512f") && words.contains("avx512vl") && words.contains("avx512dq")
+        let best = hasAVX512 ? "avx512" : hasAVX2 ? "avx2+fma" : "portable"
+        XCTAssertEqual(CPUKernels.supports(.avx2), hasAVX2)
+        CPUKernels.limit(to: .portable)
+        XCTAssertEqual(CPUKernels.active, "portable")
+        XCTAssertTrue(CPUKernels.supports(.avx2) == hasAVX2, "supports() reads the CPU, not the current cap")
+        CPUKernels.limit(to: .avx2)
+        XCTAssertEqual(CPUKernels.active, hasAVX2 ? "avx2+fma" : "portable")
+        XCTAssertEqual(heed_kernels_avx512_active(), 0)
+        CPUKernels.limit(to: .automatic)
+        XCTAssertEqual(CPUKernels.active, best)
+        #else
+        throw XCTSkip("the AVX levels exist on x86 only")
+        #endif
+    }
+
     /// Where the CPU has AVX-512, GELU (erf) runs on 16 lanes; it must return
     /// the AVX2 kernel's bits on every value, tails of every length included.
     func testAVX512GeluEqualsAVX2BitForBit() throws {
