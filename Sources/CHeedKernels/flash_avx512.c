@@ -49,21 +49,25 @@ AVX512_INLINE __m512 exp2_scalef(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-/// MR query rows × (16 · PANELS) keys of S = Σ_k Q(r, k)·K(c, k), stored
-/// (masked past the last key). MR, PANELS and FULL (every lane a key: no
+/// MR query rows × (16 · PANELS) keys of t = Σ_k Q(r, k)·K(c, k) − shift_r,
+/// stored (masked past the last key). MR, PANELS and FULL (every lane a key: no
 /// masks) are constants at every call (the accumulators stay in registers);
 /// PANELS = 1 where fewer than 17 keys remain, so the second panel is never
 /// read past the packed keys.
 AVX512_INLINE void scores_block(const int MR, const int PANELS, const int FULL, int64_t depth, const float *query,
-                                int64_t query_stride, const float *panel, float *t, int64_t stride, __mmask16 m0,
-                                __mmask16 m1) {
+                                int64_t query_stride, const float *panel, const float *shift, float *t,
+                                int64_t stride, __mmask16 m0, __mmask16 m1) {
     __m512 acc[ROWS][2];
     for (int r = 0; r < MR; r++) {
         acc[r][0] = _mm512_setzero_ps();
         acc[r][1] = acc[r][0];
     }
     heed_avx512_accumulate(MR, PANELS, 1, depth, query, query_stride, 1, panel, PANEL, PANEL * depth, acc);
+#pragma clang loop unroll(full)
     for (int r = 0; r < MR; r++) {
+        const __m512 s = _mm512_set1_ps(shift[r]);
+        acc[r][0] = _mm512_sub_ps(acc[r][0], s);
+        acc[r][1] = _mm512_sub_ps(acc[r][1], s);
         if (FULL) {
             _mm512_storeu_ps(t + r * stride, acc[r][0]);
             _mm512_storeu_ps(t + r * stride + PANEL, acc[r][1]);
@@ -74,20 +78,19 @@ AVX512_INLINE void scores_block(const int MR, const int PANELS, const int FULL, 
     }
 }
 
-/// P = 2^(S − shift) in place over one row of `keys` scores (shift =
-/// m·log₂e); returns the row's 16 lane sums.
-AVX512_INLINE __m512 exp2_row(float *row, int64_t keys, float row_shift) {
-    const __m512 shift = _mm512_set1_ps(row_shift);
+/// P = 2^t in place over one row of `keys` exponents t; returns the row's 16
+/// lane sums.
+AVX512_INLINE __m512 exp2_row(float *row, int64_t keys) {
     __m512 sum = _mm512_setzero_ps();
     int64_t c = 0;
     for (; c + PANEL <= keys; c += PANEL) {
-        const __m512 e = exp2_scalef(_mm512_sub_ps(_mm512_loadu_ps(row + c), shift));
+        const __m512 e = exp2_scalef(_mm512_loadu_ps(row + c));
         _mm512_storeu_ps(row + c, e);
         sum = _mm512_add_ps(sum, e);
     }
     if (c < keys) {
         const __mmask16 m = heed_lanes16(keys - c);
-        const __m512 e = _mm512_maskz_mov_ps(m, exp2_scalef(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + c), shift)));
+        const __m512 e = _mm512_maskz_mov_ps(m, exp2_scalef(_mm512_maskz_loadu_ps(m, row + c)));
         _mm512_mask_storeu_ps(row + c, m, e);
         sum = _mm512_add_ps(sum, e);
     }
@@ -116,8 +119,8 @@ AVX512_INLINE __m512 row_sums16(const __m512 v[16]) {
     return _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], 0x88), _mm512_shuffle_f32x4(c[0], c[1], 0xDD));
 }
 
-/// The fused path in two sweeps over the tile: every block of S first, then
-/// P = 2^(S − m_r·log₂e) in place with the row sums. Measured on one core
+/// The fused path in two sweeps over the tile: every block of
+/// t = S − m_r·log₂e first, then P = 2^t in place with the row sums. Measured on one core
 /// (96 × 96 tiles, D = 64): 103.9 GFLOP/s for S and the exponential, against
 /// 100.4 with the exponential applied to each register block as it left the
 /// FMAs — 24 exponentials of ≈ 10 dependent operations each at the end of
@@ -126,6 +129,13 @@ AVX512_INLINE __m512 row_sums16(const __m512 v[16]) {
 AVX512 void flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, const float *query,
                                     int64_t query_stride, const float *key_panels, float *p, int64_t stride,
                                     const float *row_max, float *sums) {
+    // The rows' shifts first (computed inside the sweep — a compare and a
+    // masked move per row, then a broadcast every exponential of the row
+    // waited on — they cost 15 % of it: 2.49 → 2.12 ns per 16 lanes), then
+    // subtracted as each block of S leaves the registers (the sweep 2.12 →
+    // 1.90, the one-pass step +0.5 %).
+    float shifts[HEED_FLASH_QUERY_TILE];
+    for (int64_t r = 0; r < rows; r++) shifts[r] = flash_shift2(row_max[r]);
     for (int64_t j = 0; j < keys; j += 2 * PANEL) {
         const float *panel = key_panels + j * depth;                       // panel j/16 starts at (j/16)·16·depth
         const __mmask16 m0 = heed_lanes16(keys - j), m1 = heed_lanes16(keys - j - PANEL);
@@ -133,9 +143,9 @@ AVX512 void flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, c
             const int64_t mr = rows - i < ROWS ? rows - i : ROWS;
             const float *q = query + i * query_stride;
             float *pi = p + i * stride + j;
-#define FULL(MR) scores_block(MR, 2, 1, depth, q, query_stride, panel, pi, stride, m0, m1)
-#define PAIR(MR) scores_block(MR, 2, 0, depth, q, query_stride, panel, pi, stride, m0, m1)
-#define SINGLE(MR) scores_block(MR, 1, 0, depth, q, query_stride, panel, pi, stride, m0, m1)
+#define FULL(MR) scores_block(MR, 2, 1, depth, q, query_stride, panel, shifts + i, pi, stride, m0, m1)
+#define PAIR(MR) scores_block(MR, 2, 0, depth, q, query_stride, panel, shifts + i, pi, stride, m0, m1)
+#define SINGLE(MR) scores_block(MR, 1, 0, depth, q, query_stride, panel, shifts + i, pi, stride, m0, m1)
             if (keys - j >= 2 * PANEL) {
                 HEED_AVX512_ROWS_SWITCH(mr, FULL)
             } else if (keys - j > PANEL) {
@@ -151,18 +161,13 @@ AVX512 void flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, c
     // The sweep, 16 rows at a time so that their sums are reduced together
     // (row_sums16: 3 operations a row against 8 for each row alone; the
     // sweep 8.5 → 7.6 cycles per 16 lanes); the last rows one by one.
-    // The rows' shifts first: computed inside the sweep (a compare and a
-    // masked move per row, then the broadcast every exponential of the row
-    // waits on), they cost 15 % of the sweep (2.40 → 2.03 ns per 16 lanes).
-    float shifts[HEED_FLASH_QUERY_TILE];
-    for (int64_t r = 0; r < rows; r++) shifts[r] = flash_shift2(row_max[r]);
     __m512 row_sums[16];
     int64_t r = 0;
     for (; r + 16 <= rows; r += 16) {
-        for (int i = 0; i < 16; i++) row_sums[i] = exp2_row(p + (r + i) * stride, keys, shifts[r + i]);
+        for (int i = 0; i < 16; i++) row_sums[i] = exp2_row(p + (r + i) * stride, keys);
         _mm512_storeu_ps(sums + r, row_sums16(row_sums));
     }
-    for (; r < rows; r++) sums[r] = _mm512_reduce_add_ps(exp2_row(p + r * stride, keys, shifts[r]));
+    for (; r < rows; r++) sums[r] = _mm512_reduce_add_ps(exp2_row(p + r * stride, keys));
 }
 
 /// The tile GEMM (flash_internal.h, `gemm`) for outputs 64 columns wide, the
