@@ -120,8 +120,8 @@ AVX512_INLINE __m512 row_sums16(const __m512 v[16]) {
 }
 
 /// The fused path in two sweeps over the tile: every block of
-/// t = S − m_r·log₂e first, then P = 2^t in place with the row sums. Measured on one core
-/// (96 × 96 tiles, D = 64): 103.9 GFLOP/s for S and the exponential, against
+/// t = S − m_r·log₂e first, then P = 2^t in place with the row sums. Measured
+/// on one core (96 × 96 tiles, D = 64): 103.9 GFLOP/s for S and the exponential, against
 /// 100.4 with the exponential applied to each register block as it left the
 /// FMAs — 24 exponentials of ≈ 10 dependent operations each at the end of
 /// every block held back the next block's FMAs; the separate sweep keeps the

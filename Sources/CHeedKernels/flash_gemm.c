@@ -151,9 +151,12 @@ FLASH_AVX2_INLINE void gemm_block(const int MR, const int MASKED, const int A_RO
     }
     }
     if (mode == FLASH_EXPONENT) {
+        const __m256 low = _mm256_set1_ps(-126.0f), high = _mm256_set1_ps(64.0f);
         for (int r = 0; r < MR; r++) {
-            const __m256 shift = _mm256_broadcast_ss(row_scale + r), low = _mm256_set1_ps(-126.0f), high = _mm256_set1_ps(64.0f);
-            for (int h = 0; h < 2; h++) acc[r][h] = _mm256_max_ps(low, _mm256_min_ps(_mm256_sub_ps(acc[r][h], shift), high));
+            const __m256 shift = _mm256_broadcast_ss(row_scale + r);
+            for (int h = 0; h < 2; h++) {
+                acc[r][h] = _mm256_max_ps(low, _mm256_min_ps(_mm256_sub_ps(acc[r][h], shift), high));  // NaN → 64
+            }
         }
     }
     for (int r = 0; r < MR; r++) {

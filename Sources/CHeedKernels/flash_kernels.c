@@ -321,7 +321,9 @@ FLASH_AVX2 static void avx2_backward_d_scores(const heed_flash_backward_args *ar
         float *ds_out = args->d_scores + offset, *bias_out = args->bias_gradient ? args->bias_gradient + offset : 0;
         const __m256 delta = _mm256_set1_ps(args->delta[r]);
         if (!keep && !t && !bias_out) {                  // plain scores: no per-lane tests in the loop
-            FOR_LANES(args->keys, { STORE(ds_out, _mm256_mul_ps(_mm256_mul_ps(LOAD(p), _mm256_sub_ps(LOAD(ds_out), delta)), vscale)); });
+            FOR_LANES(args->keys, {
+                STORE(ds_out, _mm256_mul_ps(_mm256_mul_ps(LOAD(p), _mm256_sub_ps(LOAD(ds_out), delta)), vscale));
+            });
             continue;
         }
         FOR_LANES(args->keys, {
