@@ -265,7 +265,14 @@ AVX512 void flash_backward_probabilities_avx512(const heed_flash_backward_args *
         float *dropped = args->d_scores + r * args->tile_stride;
         const int finite = args->log_sum_exp[r] > -INFINITY;              // −inf: nothing allowed, P = 0
         const __m512 shift2 = _mm512_set1_ps(shifts[r]);
-        for (int64_t c = 0; c < args->keys; c += PANEL) {
+        int64_t c = 0;
+        if (finite && !keep) {                             // the common row: whole vectors, no tests
+            for (; c + PANEL <= args->keys; c += PANEL) {
+                const __m512 t = _mm512_fmsub_ps(_mm512_loadu_ps(s + c), scale2, shift2);
+                _mm512_storeu_ps(s + c, exp2_scalef(_mm512_max_ps(floor, t)));    // NaN passes (second operand)
+            }
+        }
+        for (; c < args->keys; c += PANEL) {
             const __mmask16 m = heed_lanes16(args->keys - c);
             __m512 p = _mm512_setzero_ps();
             if (finite) {
