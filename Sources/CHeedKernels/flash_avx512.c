@@ -120,7 +120,7 @@ AVX512_INLINE __m512 row_sums16(const __m512 v[16]) {
 }
 
 /// The fused path in two sweeps over the tile: every block of
-/// t = S − m_r·log₂e first, then P = 2^t in place with the row sums. Measured
+/// t = S − shift2[r] first, then P = 2^t in place with the row sums. Measured
 /// on one core (96 × 96 tiles, D = 64): 103.9 GFLOP/s for S and the exponential, against
 /// 100.4 with the exponential applied to each register block as it left the
 /// FMAs — 24 exponentials of ≈ 10 dependent operations each at the end of
@@ -128,14 +128,9 @@ AVX512_INLINE __m512 row_sums16(const __m512 v[16]) {
 /// two streams apart. The sweep reads S back from L1/L2.
 AVX512 void flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, const float *query,
                                     int64_t query_stride, const float *key_panels, float *p, int64_t stride,
-                                    const float *row_max, float *sums) {
-    // The rows' shifts first (computed inside the sweep — a compare and a
-    // masked move per row, then a broadcast every exponential of the row
-    // waited on — they cost 15 % of it: 2.49 → 2.12 ns per 16 lanes), then
-    // subtracted as each block of S leaves the registers (the sweep 2.12 →
-    // 1.90, the one-pass step +0.5 %).
-    float shifts[HEED_FLASH_QUERY_TILE];
-    for (int64_t r = 0; r < rows; r++) shifts[r] = flash_shift2(row_max[r]);
+                                    const float *shift2, float *sums) {
+    // The shifts are subtracted as each block of S leaves the registers (the
+    // sweep 2.12 → 1.90 ns per 16 lanes, the one-pass step +0.5 %).
     for (int64_t j = 0; j < keys; j += 2 * PANEL) {
         const float *panel = key_panels + j * depth;                       // panel j/16 starts at (j/16)·16·depth
         const __mmask16 m0 = heed_lanes16(keys - j), m1 = heed_lanes16(keys - j - PANEL);
@@ -143,9 +138,9 @@ AVX512 void flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, c
             const int64_t mr = rows - i < ROWS ? rows - i : ROWS;
             const float *q = query + i * query_stride;
             float *pi = p + i * stride + j;
-#define FULL(MR) scores_block(MR, 2, 1, depth, q, query_stride, panel, shifts + i, pi, stride, m0, m1)
-#define PAIR(MR) scores_block(MR, 2, 0, depth, q, query_stride, panel, shifts + i, pi, stride, m0, m1)
-#define SINGLE(MR) scores_block(MR, 1, 0, depth, q, query_stride, panel, shifts + i, pi, stride, m0, m1)
+#define FULL(MR) scores_block(MR, 2, 1, depth, q, query_stride, panel, shift2 + i, pi, stride, m0, m1)
+#define PAIR(MR) scores_block(MR, 2, 0, depth, q, query_stride, panel, shift2 + i, pi, stride, m0, m1)
+#define SINGLE(MR) scores_block(MR, 1, 0, depth, q, query_stride, panel, shift2 + i, pi, stride, m0, m1)
             if (keys - j >= 2 * PANEL) {
                 HEED_AVX512_ROWS_SWITCH(mr, FULL)
             } else if (keys - j > PANEL) {
@@ -244,6 +239,12 @@ AVX512 void flash_gemm_avx512(int64_t m, int64_t n, int64_t kc, const float *a, 
     }
 }
 
+/// P = 2^(s·scale2 − shift2) for scores s, the exponent floored at −127; NaN
+/// passes (max's second operand).
+AVX512_INLINE __m512 probability(__m512 s, __m512 scale2, __m512 shift2) {
+    return exp2_scalef(_mm512_max_ps(_mm512_set1_ps(-127.0f), _mm512_fmsub_ps(s, scale2, shift2)));
+}
+
 /// The backward's row passes on 16 lanes (flash_internal.h: backward_probabilities,
 /// backward_d_scores) for scores that need no transform beyond the scale;
 /// a softcap, bias or mask goes to the AVX2 passes. P = 2^(S·scale·log₂e −
@@ -256,8 +257,8 @@ AVX512 void flash_backward_probabilities_avx512(const heed_flash_backward_args *
         flash_avx2_kernels.backward_probabilities(args);
         return;
     }
-    const __m512 scale2 = _mm512_set1_ps(args->scale * FLASH_LOG2E), floor = _mm512_set1_ps(-127.0f);
-    float shifts[HEED_FLASH_QUERY_TILE];                  // first, as in flash_scores_exp_avx512's sweep
+    const __m512 scale2 = _mm512_set1_ps(args->scale * FLASH_LOG2E);
+    float shifts[HEED_FLASH_QUERY_TILE];                  // first, as for the forward's sweep (fused_path)
     for (int64_t r = 0; r < args->rows; r++) shifts[r] = flash_shift2(args->log_sum_exp[r]);
     for (int64_t r = 0; r < args->rows; r++) {
         float *s = args->scores + r * args->tile_stride;
@@ -268,17 +269,13 @@ AVX512 void flash_backward_probabilities_avx512(const heed_flash_backward_args *
         int64_t c = 0;
         if (finite && !keep) {                             // the common row: whole vectors, no tests
             for (; c + PANEL <= args->keys; c += PANEL) {
-                const __m512 t = _mm512_fmsub_ps(_mm512_loadu_ps(s + c), scale2, shift2);
-                _mm512_storeu_ps(s + c, exp2_scalef(_mm512_max_ps(floor, t)));    // NaN passes (second operand)
+                _mm512_storeu_ps(s + c, probability(_mm512_loadu_ps(s + c), scale2, shift2));
             }
         }
         for (; c < args->keys; c += PANEL) {
             const __mmask16 m = heed_lanes16(args->keys - c);
             __m512 p = _mm512_setzero_ps();
-            if (finite) {
-                const __m512 t = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, s + c), scale2, shift2);
-                p = exp2_scalef(_mm512_max_ps(floor, t));                       // NaN passes (second operand)
-            }
+            if (finite) p = probability(_mm512_maskz_loadu_ps(m, s + c), scale2, shift2);
             _mm512_mask_storeu_ps(s + c, m, p);
             if (keep) _mm512_mask_storeu_ps(dropped + c, m, _mm512_mul_ps(p, _mm512_maskz_loadu_ps(m, keep + c)));
         }

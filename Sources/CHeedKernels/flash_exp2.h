@@ -1,5 +1,6 @@
-// The exponential of the flash kernels (AVX2+FMA), shared by the row passes
-// (flash_kernels.c) and the forward's one-pass sweep (flash_gemm.c). Included only inside `#if defined(__x86_64__)` blocks.
+// The exponential of the flash kernels (AVX2+FMA) and the row total their
+// sweeps take, shared by the row passes (flash_kernels.c) and the forward's
+// one-pass sweep (flash_gemm.c). Included only inside `#if defined(__x86_64__)` blocks.
 #ifndef HEED_FLASH_EXP2_H
 #define HEED_FLASH_EXP2_H
 
@@ -13,6 +14,14 @@
 /// used by the AVX-512 version (flash_avx512.c).
 static const float heed_flash_exp2[7] = {0x1.41fb30p-13f, 0x1.5f3e0cp-10f, 0x1.3b2d4cp-7f, 0x1.c6aeeap-5f,
                                          0x1.ebfbdcp-3f,  0x1.62e430p-1f,  1.0f};
+
+/// The total of v's 8 lanes.
+HEED_AVX2_INLINE float horizontal_sum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
 
 /// exp2_nonpositive's arithmetic for an x already clamped to [−126, 127]
 /// (or NaN): the caller's clamp is the first step.

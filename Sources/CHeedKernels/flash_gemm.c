@@ -203,7 +203,7 @@ FLASH_AVX2 void flash_gemm_avx2(int64_t m, int64_t n, int64_t kc, const float *a
 }
 
 /// The forward's fused path on AVX2: S = Q Kᵀ by the tile GEMM, then one
-/// sweep over the tile, P = 2^t with t = S − m_r·log₂e, and the row sums. t is
+/// sweep over the tile, P = 2^t with t = S − shift2[r], and the row sums. t is
 /// capped at 64 (NaN becomes 64 too) so that the exponent field cannot
 /// overflow: a t past the caller's headroom shows as a row sum ≥ 2^64. The
 /// subtraction and both clamps (exp2_nonpositive's floor at −126 and the cap)
@@ -215,11 +215,9 @@ FLASH_AVX2 void flash_gemm_avx2(int64_t m, int64_t n, int64_t kc, const float *a
 /// clamps in the store, the one-pass step 102.4–103.1 → 103.5 GFLOP/s.
 FLASH_AVX2 void flash_scores_exp_avx2(int64_t rows, int64_t keys, int64_t depth, const float *query,
                                       int64_t query_stride, const float *key_panels, float *p, int64_t stride,
-                                      const float *row_max, float *sums) {
-    float shifts[HEED_FLASH_QUERY_TILE];
-    for (int64_t r = 0; r < rows; r++) shifts[r] = flash_shift2(row_max[r]);
+                                      const float *shift2, float *sums) {
     flash_gemm_avx2(rows, keys, depth, query, query_stride, 1, key_panels, HEED_FLASH_PANEL, depth * HEED_FLASH_PANEL,
-                    p, stride, FLASH_EXPONENT, shifts);
+                    p, stride, FLASH_EXPONENT, shift2);
     for (int64_t r = 0; r < rows; r++) {
         float *row = p + r * stride;
         __m256 sum = _mm256_setzero_ps();
@@ -235,9 +233,7 @@ FLASH_AVX2 void flash_scores_exp_avx2(int64_t rows, int64_t keys, int64_t depth,
             _mm256_maskstore_ps(row + c, m, e);
             sum = _mm256_add_ps(sum, e);
         }
-        const __m128 half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
-        const __m128 pair = _mm_add_ps(half, _mm_movehl_ps(half, half));
-        sums[r] = _mm_cvtss_f32(_mm_add_ss(pair, _mm_movehdup_ps(pair)));
+        sums[r] = horizontal_sum(sum);
     }
 }
 

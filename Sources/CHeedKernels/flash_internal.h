@@ -39,15 +39,14 @@ typedef struct flash_kernel_table {
     void (*weights)(const heed_flash_forward_args *args, const float *log_sum_exp, float *out, int64_t out_stride);
     /// out = e^x for x ≤ 0 through the row exponential (heed_flash_exp_f32).
     void (*exp)(const float *x, float *out, int64_t n);
-    /// The forward's one-pass path, or NULL: P = 2^t with t = S − shift2(r) and
+    /// The forward's one-pass path, or NULL: P = 2^t with t = S − shift2[r] and
     /// S = Σ_k Q(r, k)·K(c, k) added in k order by FMAs from 0 (Q is the query
-    /// already multiplied by scale·log₂e), shift2(r) = m_r·log₂e for m_r =
-    /// row_max[r] (finite, or −inf: then shift2 = 0) — S for the whole tile
-    /// first, then one sweep for the exponential; sums[r] = Σ_c P(r, c). No
-    /// check of t: the caller inspects the row sums (a t too large, ±inf or NaN
-    /// shows there as a large or NaN sum).
+    /// already multiplied by scale·log₂e; shift2[r] = flash_shift2(m_r)) — S for
+    /// the whole tile first, then one sweep for the exponential; sums[r] =
+    /// Σ_c P(r, c). No check of t: the caller inspects the row sums (a t too
+    /// large, ±inf or NaN shows there as a large or NaN sum).
     void (*scores_exp)(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
-                       const float *key_panels, float *p, int64_t stride, const float *row_max, float *sums);
+                       const float *key_panels, float *p, int64_t stride, const float *shift2, float *sums);
 } flash_kernel_table;
 
 /// log₂e: the flash kernels take exponentials in base 2.
@@ -91,12 +90,12 @@ void flash_gemm_portable(int64_t m, int64_t n, int64_t kc, const float *a, int64
 void flash_gemm_avx2(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks, const float *b,
                      int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode, const float *row_scale);
 void flash_scores_exp_avx2(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
-                           const float *key_panels, float *p, int64_t stride, const float *row_max, float *sums);
+                           const float *key_panels, float *p, int64_t stride, const float *shift2, float *sums);
 /// The same on AVX-512 (flash_avx512.c), and the backward's row passes there.
 void flash_backward_probabilities_avx512(const heed_flash_backward_args *args);
 void flash_backward_d_scores_avx512(const heed_flash_backward_args *args);
 void flash_scores_exp_avx512(int64_t rows, int64_t keys, int64_t depth, const float *query, int64_t query_stride,
-                             const float *key_panels, float *p, int64_t stride, const float *row_max, float *sums);
+                             const float *key_panels, float *p, int64_t stride, const float *shift2, float *sums);
 void flash_gemm_avx512(int64_t m, int64_t n, int64_t kc, const float *a, int64_t ars, int64_t aks, const float *b,
                        int64_t ldb, int64_t panel_stride, float *c, int64_t ldc, int mode, const float *row_scale);
 #endif

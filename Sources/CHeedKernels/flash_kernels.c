@@ -178,13 +178,6 @@ HEED_AVX2_INLINE float horizontal_max(__m256 v) {
     return _mm_cvtss_f32(m);
 }
 
-HEED_AVX2_INLINE float horizontal_sum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 #include "flash_exp2.h"
 
 /// max of s[0 ..< n].
