@@ -82,11 +82,15 @@ static inline int64_t panel_end(int64_t n, int64_t limit) {
 
 void heed_flash_forward_begin(const heed_flash_forward_args *args) {
     if (!args->scaled_query) return;
+    // heed_affine_f32 multiplies, then adds 0: q·factor exactly, on vectors.
     const float factor = args->scale * FLASH_LOG2E;
+    if (args->query_stride == args->depth) {
+        heed_affine_f32(args->query, factor, 0.0f, args->scaled_query, args->rows * args->depth);
+        return;
+    }
     for (int64_t r = 0; r < args->rows; r++) {
-        const float *q = args->query + r * args->query_stride;
-        float *out = args->scaled_query + r * args->depth;
-        for (int64_t c = 0; c < args->depth; c++) out[c] = q[c] * factor;
+        heed_affine_f32(args->query + r * args->query_stride, factor, 0.0f, args->scaled_query + r * args->depth,
+                        args->depth);
     }
 }
 
@@ -133,8 +137,8 @@ static int fused_path(const flash_kernel_table *kernels, const heed_flash_forwar
         args->row_sum[r] += tile_sums[r];
     }
     kernels->gemm(rows, args->value_depth, args->keys, args->scores, args->tile_stride, 1, args->value,
-                  args->value_stride, args->value_panel_stride, args->output, args->output_stride, FLASH_ACCUMULATE,
-                  0);
+                  args->value_stride, args->value_panel_stride, args->output, args->output_stride,
+                  args->output_fresh ? FLASH_STORE : FLASH_ACCUMULATE, 0);
     return 1;
 }
 
@@ -142,6 +146,10 @@ void heed_flash_forward_step(const heed_flash_forward_args *args) {
     const flash_kernel_table *kernels = flash_kernels();
     const int64_t rows = args->rows, keys = args->keys, stride = args->tile_stride;
     if (kernels->scores_exp && fused_path(kernels, args)) return;
+    if (args->output_fresh) {           // the paths below rescale O (by 0 in a row's first tile: O must be finite)
+        for (int64_t r = 0; r < rows; r++) memset(args->output + r * args->output_stride, 0,
+                                                  (size_t)args->value_depth * sizeof(float));
+    }
     if (!args->mask) {
         // S = Q Kᵀ (the scale is applied in the row pass).                   [rows, keys]
         kernels->gemm(rows, keys, args->depth, args->query, args->query_stride, 1, args->key_panels, HEED_FLASH_PANEL,

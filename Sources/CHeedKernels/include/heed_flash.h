@@ -84,8 +84,11 @@ typedef struct heed_flash_forward_args {
     float *row_max;             ///< [rows] m, starts at −inf
     float *row_sum;             ///< [rows] ℓ, starts at 0
     float *row_scale;           ///< scratch [rows]
-    float *output;              ///< [rows, output_stride] O accumulator, starts at 0
+    float *output;              ///< [rows, output_stride] O accumulator: starts at 0, or unwritten with output_fresh
     int64_t output_stride;
+    int32_t output_fresh;       ///< 1: output holds nothing yet — the step stores O instead of adding to it (no
+                                ///< zeroing first, no reading it back); the caller sets 0 after the first step
+                                ///< it runs. 0: output holds the sum so far
     float *scaled_query;        ///< scratch [rows, depth] that heed_flash_forward_begin fills, or NULL (then
                                 ///< every step takes the two-pass path)
 } heed_flash_forward_args;

@@ -70,8 +70,7 @@ extension FlashAttention {
                                     logSumExp: UnsafeMutablePointer<Float>, scratch: FlashScratch) {
         let rows = p.rows(ofTile: queryTile)
         let first = (b * p.heads + h) * p.queryLength + rows.lowerBound            // row index into [B, H, Tq]
-        let out = output + first * p.valueDepth
-        out.update(repeating: 0, count: rows.count * p.valueDepth)
+        let out = output + first * p.valueDepth                                  // written by the first step
         scratch.rowMax.update(repeating: -.infinity, count: rows.count)
         scratch.rowSum.update(repeating: 0, count: rows.count)
 
@@ -91,6 +90,7 @@ extension FlashAttention {
         args.row_scale = scratch.rowScale
         args.output = out
         args.output_stride = Int64(p.valueDepth)
+        args.output_fresh = 1
         args.scaled_query = scratch.scaledQuery
         heed_flash_forward_begin(&args)
         for keyTile in 0 ..< p.keyTiles {
@@ -118,6 +118,7 @@ extension FlashAttention {
                 args.keep = UnsafePointer(scratch.keep)
             }
             heed_flash_forward_step(&args)
+            args.output_fresh = 0
         }
         heed_flash_forward_finish(Int64(rows.count), Int64(p.valueDepth), scratch.rowMax, scratch.rowSum, out,
                                   Int64(p.valueDepth), logSumExp + first)
