@@ -1,5 +1,5 @@
 import CHeedKernels
-import HeedAttention
+@testable import HeedAttention
 import HeedTensor
 import HeedTestSupport
 import Foundation
@@ -105,36 +105,52 @@ final class FlashAttentionTests: XCTestCase {
         Self.checkAgainstDense(c, "softcap 30")
     }
 
-    /// Later key tiles whose scores jump far above the running maximum: the
+    /// Later key steps whose scores jump far above the running maximum: the
     /// forward's one-pass path (exponentials against the current maximum, a
-    /// tile's row sum up to 2^12) must hand such tiles to the two-pass path,
+    /// step's row sum up to 2^12) must hand such steps to the two-pass path,
     /// and rows whose maximum creeps up within the headroom must stay exact —
-    /// with the AVX-512 kernel (where the CPU has it) and the AVX2 one.
+    /// with the AVX-512 kernel (where the CPU has it) and the AVX2 one. Keys in
+    /// whole tiles go in steps of up to 512 (HEED_FLASH_KEY_RUN): 400 keys are
+    /// one step, whose first try at m = 0 overflows; 1400 are steps of 480, and
+    /// the jumps fall in the second and third.
     func testScoresThatOutgrowTheRunningMaximum() {
-        let (tq, tk, d) = (40, 400, 16)
-        var keys = Tensor.randomNormal([1, 1, tk, d], std: 0.1, seed: 3).scalars
-        // Scores (scale 1/4) of about 15, 26 and 200 in the second, third and last key tiles,
-        // against ≈ 0.1 in the first: the last is 2^280 times the running maximum's weight, which
-        // would overflow f32 without the two-pass fallback.
-        for (j, value) in [(150, Float(3.75)), (260, 6.5), (399, 50)] {
-            for c in 0 ..< d { keys[j * d + c] = value }
-        }
-        for j in 200 ..< 220 { for c in 0 ..< d { keys[j * d + c] = 0.5 } }   // a modest rise (within the headroom)
-        let q = Tensor(Tensor.randomUniform([1, 1, tq, d], low: 0.5, high: 1.5, seed: 1).scalars, shape: [1, 1, tq, d],
-                       requiresGrad: true)
-        let k = Tensor(keys, shape: [1, 1, tk, d], requiresGrad: true)
-        let v = randomTensor([1, 1, tk, d], seed: 2)
-        defer { heed_kernels_allow_avx512(1) }
-        for avx512 in [Int32(1), 0] {
-            heed_kernels_allow_avx512(avx512)
-            for attention in [Attention(), Attention(score: .scaledDot(scale: 0.05))] {
-                var dense = attention, flash = attention
-                dense.engine = .dense
-                flash.engine = .flash
-                let expected = dense(query: q, key: k, value: v), actual = flash(query: q, key: k, value: v)
-                Self.assertAgree(actual.output, expected.output, tolerance: 1e-5, "output, AVX-512 allowed: \(avx512)")
-                assertClose(actual.weights, expected.weights, rtol: 1e-4, atol: 1e-6, "weights")
+        XCTAssertEqual(FlashProblem.keyRunLength(1400), 480)
+        for (tk, jumps, rise) in [(400, [150, 260, 399], 200 ..< 220), (1400, [600, 1000, 1399], 700 ..< 720)] {
+            let d = 16, tq = 40
+            var keys = Tensor.randomNormal([1, 1, tk, d], std: 0.1, seed: 3).scalars
+            // Scores (scale 1/4) of about 15, 26 and 200 at the jumps, against ≈ 0.1 elsewhere: the
+            // last is 2^280 times the running maximum's weight, which would overflow f32 without the
+            // two-pass fallback.
+            for (j, value) in zip(jumps, [Float(3.75), 6.5, 50]) {
+                for c in 0 ..< d { keys[j * d + c] = value }
             }
+            for j in rise { for c in 0 ..< d { keys[j * d + c] = 0.5 } }      // a modest rise (within the headroom)
+            let q = Tensor(Tensor.randomUniform([1, 1, tq, d], low: 0.5, high: 1.5, seed: 1).scalars, shape: [1, 1, tq, d],
+                           requiresGrad: true)
+            let k = Tensor(keys, shape: [1, 1, tk, d], requiresGrad: true)
+            let v = randomTensor([1, 1, tk, d], seed: 2)
+            defer { heed_kernels_allow_avx512(1) }
+            for avx512 in [Int32(1), 0] {
+                heed_kernels_allow_avx512(avx512)
+                for attention in [Attention(), Attention(score: .scaledDot(scale: 0.05))] {
+                    var dense = attention, flash = attention
+                    dense.engine = .dense
+                    flash.engine = .flash
+                    let expected = dense(query: q, key: k, value: v), actual = flash(query: q, key: k, value: v)
+                    Self.assertAgree(actual.output, expected.output, tolerance: 1e-5, "output, Tk \(tk), AVX-512 allowed: \(avx512)")
+                    assertClose(actual.weights, expected.weights, rtol: 1e-4, atol: 1e-6, "weights, Tk \(tk)")
+                }
+            }
+        }
+    }
+
+    /// Runs of whole key tiles go in the fewest steps of at most
+    /// HEED_FLASH_KEY_RUN keys, of equal length in whole 16-key panels.
+    func testKeyRunLengths() {
+        XCTAssertEqual(FlashProblem.keyRun, 512)
+        for (keys, length) in [(12, 16), (96, 96), (480, 480), (512, 512), (513, 272), (1024, 512), (1100, 368),
+                               (1400, 480), (4096, 512), (4097, 464)] {
+            XCTAssertEqual(FlashProblem.keyRunLength(keys), length, "\(keys) keys")
         }
     }
 

@@ -28,6 +28,13 @@ enum {
     HEED_FLASH_QUERY_TILE = 96,
     /// Bk: keys per tile.
     HEED_FLASH_KEY_TILE = 96,
+    /// The most keys of one forward step over key tiles that the pattern
+    /// leaves whole, without bias or dropout: such runs of tiles are taken
+    /// in steps of up to this many keys, which spread each step's fixed work
+    /// (loading and storing O in P V, the row checks and sums) over more
+    /// keys. Measured on one core (Zen 4, D = 64): the forward 105.5 → 106.5
+    /// GFLOP/s at L = 1024, 106.4 → 108.1 at 4096 (BENCHMARKS.md).
+    HEED_FLASH_KEY_RUN = 512,
     /// Keys per packed panel: the width of the register-blocked micro-kernel.
     HEED_FLASH_PANEL = 16,
 };
@@ -71,7 +78,7 @@ typedef struct heed_flash_forward_args {
     int64_t value_stride;       ///< k·value_stride + c mod 16] — row-major V (value_panel_stride 16), or
     int64_t value_panel_stride; ///< heed_flash_pack_slabs output (value_stride 16, value_panel_stride rows·16)
     int64_t rows;               ///< 1 ... HEED_FLASH_QUERY_TILE
-    int64_t keys;               ///< 1 ... HEED_FLASH_KEY_TILE
+    int64_t keys;               ///< 1 ... HEED_FLASH_KEY_TILE; up to HEED_FLASH_KEY_RUN without bias, mask and keep
     int64_t depth;              ///< D
     int64_t value_depth;        ///< Dv
     float scale;                ///< > 0 (1/√D over the temperature)

@@ -93,17 +93,29 @@ extension FlashAttention {
         args.output_fresh = 1
         args.scaled_query = scratch.scaledQuery
         heed_flash_forward_begin(&args)
-        for keyTile in 0 ..< p.keyTiles {
+        var keyTile = 0
+        while keyTile < p.keyTiles {
             let columns = p.columns(ofTile: keyTile)
             let coverage = tiles.coverage(batch: b, head: h, rows: rows, columns: columns)
+            keyTile += 1
             if coverage == .none { continue }                                      // tile skipping
-            args.key_panels = keyPanels + columns.lowerBound * p.depth             // panels start every 16 keys
-            args.value = values.base + columns.lowerBound * values.rowStride
-            args.keys = Int64(columns.count)
-            args.tile_stride = Int64(columns.count)
             args.mask = nil
             args.bias = nil
             args.keep = nil
+            if coverage == .all, !tiles.hasBias, p.dropout == 0 {
+                // This tile and the whole tiles after it, in steps of up to HEED_FLASH_KEY_RUN keys.
+                var end = columns.upperBound
+                while keyTile < p.keyTiles,
+                      tiles.coverage(batch: b, head: h, rows: rows, columns: p.columns(ofTile: keyTile)) == .all {
+                    end = p.columns(ofTile: keyTile).upperBound
+                    keyTile += 1
+                }
+                let length = FlashProblem.keyRunLength(end - columns.lowerBound)
+                for start in stride(from: columns.lowerBound, to: end, by: length) {
+                    step(&args, columns: start ..< Swift.min(end, start + length), keyPanels: keyPanels, values: values)
+                }
+                continue
+            }
             if coverage == .some {
                 tiles.fillMask(batch: b, head: h, rows: rows, columns: columns, into: scratch.mask)
                 args.mask = UnsafePointer(scratch.mask)
@@ -117,12 +129,23 @@ extension FlashAttention {
                                       columns: columns, into: scratch.keep, stride: columns.count)
                 args.keep = UnsafePointer(scratch.keep)
             }
-            heed_flash_forward_step(&args)
-            args.output_fresh = 0
+            step(&args, columns: columns, keyPanels: keyPanels, values: values)
         }
         heed_flash_forward_finish(Int64(rows.count), Int64(p.valueDepth), scratch.rowMax, scratch.rowSum, out,
                                   Int64(p.valueDepth), logSumExp + first)
     }
+}
+
+/// One forward step of a query tile over the keys `columns` (mask, bias and
+/// keep already set in `args`); the output is written, not zeroed, from then on.
+private func step(_ args: inout heed_flash_forward_args, columns: Range<Int>, keyPanels: UnsafePointer<Float>,
+                  values: FlashValues) {
+    args.key_panels = keyPanels + columns.lowerBound * Int(args.depth)             // panels start every 16 keys
+    args.value = values.base + columns.lowerBound * values.rowStride
+    args.keys = Int64(columns.count)
+    args.tile_stride = Int64(columns.count)
+    heed_flash_forward_step(&args)
+    args.output_fresh = 0
 }
 
 /// Where one key/value head's V lies for the forward's P V (heed_flash_forward_args):

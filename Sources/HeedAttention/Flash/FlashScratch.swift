@@ -3,7 +3,8 @@
 /// the call uses (a mask tile only for a pattern, dropout multipliers only
 /// with dropout, the gradient tiles only in the backward).
 final class FlashScratch {
-    /// Scores S, then P (every call).
+    /// Scores S, then P (every call): [rows, keys] tiles, in the forward up to
+    /// `FlashProblem.keyRun` keys wide.
     let scores: UnsafeMutablePointer<Float>
     /// dP, then dS (backward).
     let dScores: UnsafeMutablePointer<Float>
@@ -34,17 +35,19 @@ final class FlashScratch {
         let rows = Swift.min(FlashProblem.queryTile, Swift.max(problem.queryLength, 1))
         let keys = Swift.min(FlashProblem.keyTile, Swift.max(problem.keyLength, 1))
         let tile = rows * keys
+        // The forward's steps over whole key tiles take up to keyRun keys at once.
+        let scoresCount = backward ? tile : rows * Swift.min(FlashProblem.keyRun, Swift.max(problem.keyLength, 1))
         let learnedBias = tiles.differentiableBiases.contains { $0 != nil }
         let wanted = [true, backward, backward && problem.softcap > 0, !tiles.isFull, tiles.hasBias, problem.dropout > 0,
                       backward && learnedBias]
         let scaledQueryCount = backward ? 0 : rows * problem.depth
-        let count = wanted.filter { $0 }.count * tile + 3 * rows + scaledQueryCount
+        let count = scoresCount + wanted.dropFirst().filter { $0 }.count * tile + 3 * rows + scaledQueryCount
         block = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: Self.alignment)
             .bindMemory(to: Float.self, capacity: count)
         block.initialize(repeating: 0, count: count)
-        var next = 0
-        var buffers: [UnsafeMutablePointer<Float>] = []
-        for want in wanted {
+        var next = scoresCount
+        var buffers: [UnsafeMutablePointer<Float>] = [block]
+        for want in wanted.dropFirst() {
             buffers.append(want ? block + next : block)
             if want { next += tile }
         }
