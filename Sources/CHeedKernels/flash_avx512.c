@@ -258,7 +258,7 @@ AVX512 void flash_backward_probabilities_avx512(const heed_flash_backward_args *
         return;
     }
     const __m512 scale2 = _mm512_set1_ps(args->scale * FLASH_LOG2E);
-    float shifts[HEED_FLASH_QUERY_TILE];                  // first, as for the forward's sweep (fused_path)
+    float shifts[HEED_FLASH_QUERY_RUN];                   // first, as for the forward's sweep (fused_path)
     for (int64_t r = 0; r < args->rows; r++) shifts[r] = flash_shift2(args->log_sum_exp[r]);
     for (int64_t r = 0; r < args->rows; r++) {
         float *s = args->scores + r * args->tile_stride;

@@ -83,6 +83,14 @@ final class FlashAttentionTests: XCTestCase {
         for (tq, tk) in [(1, 65), (7, 300), (65, 7), (300, 64), (96, 97), (97, 96)] {
             Self.checkAgainstDense(Case(batch: 2, queryLength: tq, keyLength: tk, depth: 59, valueDepth: 17, seed: UInt64(tq + tk)))
         }
+        // Runs of whole tiles in several steps (HEED_FLASH_KEY_RUN, HEED_FLASH_QUERY_RUN): 1100 keys in
+        // the forward and 1100 query rows in the backward go in three steps of 368; with a softcap, 600
+        // rows in two of 304.
+        for (tq, tk) in [(40, 1100), (1100, 40)] {
+            Self.checkAgainstDense(Case(queryLength: tq, keyLength: tk, depth: 32, valueDepth: 24, seed: UInt64(tq + 2 * tk)))
+        }
+        Self.checkAgainstDense(Case(queryLength: 600, keyLength: 100, depth: 32, attention: Attention(softcap: 30), seed: 6),
+                               "softcap 30")
     }
 
     func testGroupedAndMultiQueryHeads() {
@@ -114,7 +122,7 @@ final class FlashAttentionTests: XCTestCase {
     /// one step, whose first try at m = 0 overflows; 1400 are steps of 480, and
     /// the jumps fall in the second and third.
     func testScoresThatOutgrowTheRunningMaximum() {
-        XCTAssertEqual(FlashProblem.keyRunLength(1400), 480)
+        XCTAssertEqual(FlashProblem.runLength(1400, limit: FlashProblem.keyRun), 480)
         for (tk, jumps, rise) in [(400, [150, 260, 399], 200 ..< 220), (1400, [600, 1000, 1399], 700 ..< 720)] {
             let d = 16, tq = 40
             var keys = Tensor.randomNormal([1, 1, tk, d], std: 0.1, seed: 3).scalars
@@ -144,14 +152,17 @@ final class FlashAttentionTests: XCTestCase {
         }
     }
 
-    /// Runs of whole key tiles go in the fewest steps of at most
-    /// HEED_FLASH_KEY_RUN keys, of equal length in whole 16-key panels.
-    func testKeyRunLengths() {
+    /// Runs of whole tiles go in the fewest steps of at most HEED_FLASH_KEY_RUN
+    /// keys (forward) or HEED_FLASH_QUERY_RUN rows (backward), of equal
+    /// length in whole 16-key panels.
+    func testRunLengths() {
         XCTAssertEqual(FlashProblem.keyRun, 512)
-        for (keys, length) in [(12, 16), (96, 96), (480, 480), (512, 512), (513, 272), (1024, 512), (1100, 368),
-                               (1400, 480), (4096, 512), (4097, 464)] {
-            XCTAssertEqual(FlashProblem.keyRunLength(keys), length, "\(keys) keys")
+        XCTAssertEqual(FlashProblem.queryRun, 512)
+        for (count, length) in [(12, 16), (96, 96), (480, 480), (512, 512), (513, 272), (600, 304), (1024, 512),
+                                (1100, 368), (1400, 480), (4096, 512), (4097, 464)] {
+            XCTAssertEqual(FlashProblem.runLength(count, limit: 512), length, "\(count) keys or rows")
         }
+        XCTAssertEqual(FlashProblem.runLength(200, limit: 96), 80, "200 in steps of at most 96: three of 80")
     }
 
     /// A row's first key tile tries the one-pass path at m = 0; rows whose

@@ -35,6 +35,11 @@ enum {
     /// keys. Measured on one core (Zen 4, D = 64): the forward 105.5 → 106.5
     /// GFLOP/s at L = 1024, 106.4 → 108.1 at 4096 (BENCHMARKS.md).
     HEED_FLASH_KEY_RUN = 512,
+    /// The same for the backward: query tiles that the pattern leaves whole
+    /// against a key tile, without bias or dropout, go in steps of up to this
+    /// many rows (dK and dV are loaded and stored once per step). One core:
+    /// 107 → 108.5 GFLOP/s at L = 1024 to 4096 (BENCHMARKS.md).
+    HEED_FLASH_QUERY_RUN = 512,
     /// Keys per packed panel: the width of the register-blocked micro-kernel.
     HEED_FLASH_PANEL = 16,
 };
@@ -138,7 +143,8 @@ typedef struct heed_flash_backward_args {
     int64_t d_output_stride;
     const float *log_sum_exp;   ///< [rows] from the forward
     const float *delta;         ///< [rows] Δ = rowsum(dO ∘ O)
-    int64_t rows, keys, depth, value_depth;
+    int64_t rows, keys, depth, value_depth;  ///< rows ≤ HEED_FLASH_QUERY_TILE; up to HEED_FLASH_QUERY_RUN without
+                                             ///< bias, mask and keep; keys ≤ HEED_FLASH_KEY_TILE
     float scale, softcap;
     const float *bias, *mask, *keep;   ///< as in the forward, [rows, tile_stride] or NULL
     int64_t tile_stride;

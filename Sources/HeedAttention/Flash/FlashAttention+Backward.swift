@@ -164,10 +164,8 @@ extension FlashAttention {
         args.d_key_stride = Int64(p.depth)
         args.d_value = dValue + keyRow * p.valueDepth
         args.d_value_stride = Int64(p.valueDepth)
-        for queryTile in 0 ..< p.queryTiles {
-            let rows = p.rows(ofTile: queryTile)
-            let coverage = tiles.coverage(batch: b, head: h, rows: rows, columns: columns)
-            if coverage == .none { continue }                                      // tile skipping
+        /// One step over the query rows `rows` (mask, bias and keep already set in `args`).
+        func step(_ rows: Range<Int>) {
             let first = (b * p.heads + h) * p.queryLength + rows.lowerBound        // row index into [B, H, Tq]
             args.query = query + first * p.depth
             args.d_output = dOutput + first * p.valueDepth
@@ -175,9 +173,31 @@ extension FlashAttention {
             args.delta = delta + first
             args.rows = Int64(rows.count)
             args.d_query = dQuery + rows.lowerBound * p.depth
+            heed_flash_backward_step(&args)
+        }
+        var queryTile = 0
+        while queryTile < p.queryTiles {
+            let rows = p.rows(ofTile: queryTile)
+            let coverage = tiles.coverage(batch: b, head: h, rows: rows, columns: columns)
+            queryTile += 1
+            if coverage == .none { continue }                                      // tile skipping
             args.mask = nil
             args.bias = nil
             args.keep = nil
+            if coverage == .all, !tiles.hasBias, p.dropout == 0 {
+                // This tile and the whole tiles after it, in steps of up to HEED_FLASH_QUERY_RUN rows.
+                var end = rows.upperBound
+                while queryTile < p.queryTiles,
+                      tiles.coverage(batch: b, head: h, rows: p.rows(ofTile: queryTile), columns: columns) == .all {
+                    end = p.rows(ofTile: queryTile).upperBound
+                    queryTile += 1
+                }
+                let length = FlashProblem.runLength(end - rows.lowerBound, limit: FlashProblem.queryRun)
+                for start in stride(from: rows.lowerBound, to: end, by: length) {
+                    step(start ..< Swift.min(end, start + length))
+                }
+                continue
+            }
             if coverage == .some {
                 tiles.fillMask(batch: b, head: h, rows: rows, columns: columns, into: scratch.mask)
                 args.mask = UnsafePointer(scratch.mask)
@@ -191,7 +211,7 @@ extension FlashAttention {
                                       columns: columns, into: scratch.keep, stride: columns.count)
                 args.keep = UnsafePointer(scratch.keep)
             }
-            heed_flash_backward_step(&args)
+            step(rows)
             if learnedBias {
                 for (index, bias) in tiles.biases.enumerated() {
                     guard let gradient = scratch.biasGradients[index] else { continue }

@@ -110,7 +110,7 @@ extension FlashAttention {
                     end = p.columns(ofTile: keyTile).upperBound
                     keyTile += 1
                 }
-                let length = FlashProblem.keyRunLength(end - columns.lowerBound)
+                let length = FlashProblem.runLength(end - columns.lowerBound, limit: FlashProblem.keyRun)
                 for start in stride(from: columns.lowerBound, to: end, by: length) {
                     step(&args, columns: start ..< Swift.min(end, start + length), keyPanels: keyPanels, values: values)
                 }

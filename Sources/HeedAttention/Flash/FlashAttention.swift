@@ -149,16 +149,18 @@ struct FlashProblem {
     static let queryTile = Int(HEED_FLASH_QUERY_TILE), keyTile = Int(HEED_FLASH_KEY_TILE)
     /// Width of the packed panels and slabs (heed_flash.h).
     static let panel = Int(HEED_FLASH_PANEL)
-    /// The most keys of one forward step over whole key tiles (heed_flash.h).
-    static let keyRun = Int(HEED_FLASH_KEY_RUN)
+    /// The most keys of one forward step over whole key tiles, and the most
+    /// query rows of one backward step over whole query tiles (heed_flash.h).
+    static let keyRun = Int(HEED_FLASH_KEY_RUN), queryRun = Int(HEED_FLASH_QUERY_RUN)
 
-    /// The keys per step over a run of `keys` keys in whole tiles: the fewest
-    /// steps of at most `keyRun` keys, of equal length rounded up to whole
-    /// panels (L = 1024: two steps of 512, not 480 + 480 + 64), the last
-    /// shorter. Steps start on panel boundaries, as the packed keys need.
-    static func keyRunLength(_ keys: Int) -> Int {
-        let steps = (keys + keyRun - 1) / keyRun
-        let length = (keys + steps - 1) / steps
+    /// The length of each step over a run of `count` keys (or query rows) in
+    /// whole tiles: the fewest steps of at most `limit`, of equal length
+    /// rounded up to whole panels (1024 keys: two steps of 512, not
+    /// 480 + 480 + 64), the last shorter. Steps start on panel boundaries, as
+    /// the packed keys need.
+    static func runLength(_ count: Int, limit: Int) -> Int {
+        let steps = (count + limit - 1) / limit
+        let length = (count + steps - 1) / steps
         return (length + panel - 1) / panel * panel
     }
 

@@ -4,7 +4,8 @@
 /// with dropout, the gradient tiles only in the backward).
 final class FlashScratch {
     /// Scores S, then P (every call): [rows, keys] tiles, in the forward up to
-    /// `FlashProblem.keyRun` keys wide.
+    /// `FlashProblem.keyRun` keys wide, in the backward up to `queryRun` rows
+    /// (as are dScores and softcap).
     let scores: UnsafeMutablePointer<Float>
     /// dP, then dS (backward).
     let dScores: UnsafeMutablePointer<Float>
@@ -35,21 +36,24 @@ final class FlashScratch {
         let rows = Swift.min(FlashProblem.queryTile, Swift.max(problem.queryLength, 1))
         let keys = Swift.min(FlashProblem.keyTile, Swift.max(problem.keyLength, 1))
         let tile = rows * keys
-        // The forward's steps over whole key tiles take up to keyRun keys at once.
-        let scoresCount = backward ? tile : rows * Swift.min(FlashProblem.keyRun, Swift.max(problem.keyLength, 1))
+        // Steps over whole tiles take up to keyRun keys (forward) or queryRun rows (backward) at once:
+        // S, P and dP, dS and the softcap's tanh tiles are that large.
+        let run = backward ? Swift.min(FlashProblem.queryRun, Swift.max(problem.queryLength, 1)) * keys
+                           : rows * Swift.min(FlashProblem.keyRun, Swift.max(problem.keyLength, 1))
         let learnedBias = tiles.differentiableBiases.contains { $0 != nil }
         let wanted = [true, backward, backward && problem.softcap > 0, !tiles.isFull, tiles.hasBias, problem.dropout > 0,
                       backward && learnedBias]
+        let sizes = [run, run, run, tile, tile, tile, tile]
         let scaledQueryCount = backward ? 0 : rows * problem.depth
-        let count = scoresCount + wanted.dropFirst().filter { $0 }.count * tile + 3 * rows + scaledQueryCount
+        let count = zip(wanted, sizes).reduce(0) { $0 + ($1.0 ? $1.1 : 0) } + 3 * rows + scaledQueryCount
         block = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: Self.alignment)
             .bindMemory(to: Float.self, capacity: count)
         block.initialize(repeating: 0, count: count)
-        var next = scoresCount
-        var buffers: [UnsafeMutablePointer<Float>] = [block]
-        for want in wanted.dropFirst() {
+        var next = 0
+        var buffers: [UnsafeMutablePointer<Float>] = []
+        for (want, size) in zip(wanted, sizes) {
             buffers.append(want ? block + next : block)
-            if want { next += tile }
+            if want { next += size }
         }
         (scores, dScores, softcap, mask, bias, keep, biasGradient) =
             (buffers[0], buffers[1], buffers[2], buffers[3], buffers[4], buffers[5], buffers[6])
