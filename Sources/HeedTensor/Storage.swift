@@ -49,15 +49,17 @@ final class TensorStorage {
         base = block.base
     }
 
-    /// An idle block that fits `bytes` (at most a quarter larger), or a new one.
-    static func takeBlock(bytes: Int) -> StorageBlock {
-        guard bytes >= reuseThresholdBytes else { return StorageBlock(bytes: bytes) }
+    /// An idle block that fits `bytes` (at most a quarter larger), or a new one;
+    /// below ``reuseThresholdBytes`` always a new one unless `scratch`.
+    static func takeBlock(bytes: Int, scratch: Bool = false) -> StorageBlock {
+        guard scratch || bytes >= reuseThresholdBytes else { return StorageBlock(bytes: bytes) }
         return idle.take(where: { $0.bytes >= bytes && $0.bytes - bytes <= bytes / 4 }) { StorageBlock(bytes: bytes) }
     }
 
-    /// Keeps `block` for a later ``takeBlock(bytes:)`` when it is large enough; frees it otherwise.
-    static func giveBlock(_ block: StorageBlock) {
-        if block.bytes >= reuseThresholdBytes { idle.give(block, bytes: block.bytes) }
+    /// Keeps `block` for a later ``takeBlock(bytes:scratch:)`` when it is large
+    /// enough or `scratch`; frees it otherwise.
+    static func giveBlock(_ block: StorageBlock, scratch: Bool = false) {
+        if scratch || block.bytes >= reuseThresholdBytes { idle.give(block, bytes: block.bytes) }
     }
 
     convenience init(repeating value: Float, count: Int) {
@@ -114,12 +116,31 @@ final class StorageBlock {
 
 /// Calls `body` with one uninitialised buffer of at least `counts[i]` floats
 /// each, for scratch space of hot paths (the flash engine's packed panels and
-/// private gradients): the blocks come from the pool behind tensor storage
-/// and go back to it after, so repeated calls do not page-fault afresh.
+/// private gradients): the blocks come from the pool behind tensor storage,
+/// whatever their size, and go back to it after, so repeated calls do not
+/// page-fault afresh.
 package func withScratchBuffers<R>(_ counts: [Int], _ body: ([UnsafeMutablePointer<Float>]) throws -> R) rethrows -> R {
-    let blocks = counts.map { TensorStorage.takeBlock(bytes: $0 * MemoryLayout<Float>.stride) }
-    defer { for block in blocks { TensorStorage.giveBlock(block) } }
+    let blocks = counts.map { TensorStorage.takeBlock(bytes: $0 * MemoryLayout<Float>.stride, scratch: true) }
+    defer { for block in blocks { TensorStorage.giveBlock(block, scratch: true) } }
     return try body(blocks.map(\.base))
+}
+
+/// Scratch memory of a hot path that an object owns (the flash engine's
+/// per-worker tiles): at least `count` floats, uninitialised, 64-byte aligned,
+/// from the pool behind tensor storage whatever their size, and back to it
+/// when this goes. Why: the flash forward's 200 KB tiles came from a fresh
+/// mmap (or trimmed heap) on every call — ≈ 30 page faults a call, 6 000 over a
+/// `heed bench attention --lengths 1024` run, none once pooled.
+package final class ScratchMemory {
+    package let base: UnsafeMutablePointer<Float>
+    private let block: StorageBlock
+
+    package init(count: Int) {
+        block = TensorStorage.takeBlock(bytes: count * MemoryLayout<Float>.stride, scratch: true)
+        base = block.base
+    }
+
+    deinit { TensorStorage.giveBlock(block, scratch: true) }
 }
 
 /// Frees the storage blocks kept for reuse (see ``TensorStorage/reuseThresholdBytes``),

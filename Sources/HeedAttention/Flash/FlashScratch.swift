@@ -1,3 +1,5 @@
+import HeedTensor
+
 /// One worker's tile buffers, allocated together once per call and sized to
 /// the call: [rows, keys] tiles with rows ≤ Bq and keys ≤ Bk, and only those
 /// the call uses (a mask tile only for a pattern, dropout multipliers only
@@ -21,12 +23,11 @@ final class FlashScratch {
     let scaledQuery: UnsafeMutablePointer<Float>?
     /// Per differentiable bias, the worker's ∂L/∂bias accumulator (laid out like the bias), or nil.
     private(set) var biasGradients: [UnsafeMutablePointer<Float>?] = []
-    private let block: UnsafeMutablePointer<Float>
-
-    /// The block's alignment in bytes: a cache line, so that every row of a
-    /// tile whose width is a multiple of 16 starts one and no vector load or
-    /// store of the kernels straddles two lines.
-    static let alignment = 64
+    /// The one block behind every buffer above, pooled (``ScratchMemory``) and
+    /// 64-byte aligned: a cache line, so that every row of a tile whose width
+    /// is a multiple of 16 starts one and no vector load or store of the
+    /// kernels straddles two lines.
+    private let memory: ScratchMemory
 
     /// Buffers for `problem` and `tiles` in the forward (and exact weights) or the backward.
     /// A buffer the call never uses shares the scores' storage; every buffer
@@ -46,8 +47,8 @@ final class FlashScratch {
         let sizes = [run, run, run, tile, tile, tile, tile]
         let scaledQueryCount = backward ? 0 : rows * problem.depth
         let count = zip(wanted, sizes).reduce(0) { $0 + ($1.0 ? $1.1 : 0) } + 3 * rows + scaledQueryCount
-        block = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: Self.alignment)
-            .bindMemory(to: Float.self, capacity: count)
+        memory = ScratchMemory(count: count)
+        let block = memory.base
         block.initialize(repeating: 0, count: count)
         var next = 0
         var buffers: [UnsafeMutablePointer<Float>] = []
@@ -73,7 +74,6 @@ final class FlashScratch {
     }
 
     deinit {
-        UnsafeMutableRawPointer(block).deallocate()
         for pointer in biasGradients { pointer?.deallocate() }
     }
 }
