@@ -158,6 +158,9 @@ func resetPeakResidentMemory() {
 /// thread, best of 5 rounds.
 func runFlashTileBenchmark() {
     let (rows, keys, d) = (Int(HEED_FLASH_QUERY_TILE), Int(HEED_FLASH_KEY_TILE), 64)
+    // Steps over runs of whole tiles: the forward's up to HEED_FLASH_KEY_RUN keys, the backward's up to
+    // HEED_FLASH_QUERY_RUN query rows.
+    let (keyRun, queryRun) = (Int(HEED_FLASH_KEY_RUN), Int(HEED_FLASH_QUERY_RUN))
     print("\n## flash tile kernels, one thread (\(rows) queries × \(keys) keys, D = Dv = \(d), CPU time, best of 5; "
           + "AVX-512 \(heed_kernels_avx512_active() != 0 ? "on" : "off"))")
     func buffer(_ count: Int, _ value: Float = 0) -> UnsafeMutablePointer<Float> {
@@ -166,13 +169,14 @@ func runFlashTileBenchmark() {
         for i in 0 ..< count { pointer[i] = value == 0 ? generator.nextNormal() * 0.5 : value }
         return pointer
     }
-    let q = buffer(rows * d), k = buffer(keys * d), v = buffer(keys * d), dO = buffer(rows * d)
-    let panels = buffer(Int(heed_flash_panels_count(Int64(keys), Int64(d)))), valuePanels = buffer(Int(heed_flash_panels_count(Int64(keys), Int64(d))))
-    heed_flash_pack_panels(k, Int64(keys), Int64(d), Int64(d), panels)
-    heed_flash_pack_panels(v, Int64(keys), Int64(d), Int64(d), valuePanels)
-    let scores = buffer(rows * keys), dScores = buffer(rows * keys), out = buffer(rows * d)
+    let q = buffer(queryRun * d), k = buffer(keyRun * d), v = buffer(keyRun * d), dO = buffer(queryRun * d)
+    let panels = buffer(Int(heed_flash_panels_count(Int64(keyRun), Int64(d)))), valuePanels = buffer(Int(heed_flash_panels_count(Int64(keyRun), Int64(d))))
+    heed_flash_pack_panels(k, Int64(keyRun), Int64(d), Int64(d), panels)
+    heed_flash_pack_panels(v, Int64(keyRun), Int64(d), Int64(d), valuePanels)
+    let tileFloats = Swift.max(rows * keyRun, queryRun * keys)
+    let scores = buffer(tileFloats), dScores = buffer(tileFloats), out = buffer(rows * d)
     let rowMax = buffer(rows), rowSum = buffer(rows), rowScale = buffer(rows)
-    let lse = buffer(rows, 12), delta = buffer(rows, 0.1), dq = buffer(rows * d), dk = buffer(keys * d), dv = buffer(keys * d)
+    let lse = buffer(queryRun, 12), delta = buffer(queryRun, 0.1), dq = buffer(queryRun * d), dk = buffer(keys * d), dv = buffer(keys * d)
     heed_blas_set_threads(1)
     defer { heed_blas_set_threads(Int32(ProcessInfo.processInfo.activeProcessorCount)) }
     func rate(_ flops: Double, _ body: () -> Void) -> Double {
@@ -186,12 +190,12 @@ func runFlashTileBenchmark() {
     }
     let tileFlops = 4 * Double(rows * keys * d)                          // the forward's two products
     var forward = heed_flash_forward_args()
-    let valueSlabs = UnsafeMutablePointer<Float>.allocate(capacity: Int(heed_flash_panels_count(Int64(d), Int64(keys))))
+    let valueSlabs = UnsafeMutablePointer<Float>.allocate(capacity: Int(heed_flash_panels_count(Int64(d), Int64(keyRun))))
     defer { valueSlabs.deallocate() }
-    heed_flash_pack_slabs(v, Int64(keys), Int64(d), Int64(d), valueSlabs)
+    heed_flash_pack_slabs(v, Int64(keyRun), Int64(d), Int64(d), valueSlabs)
     (forward.query, forward.query_stride, forward.key_panels) = (UnsafePointer(q), Int64(d), UnsafePointer(panels))
     if heed_flash_value_slabs_help(Int64(d)) != 0 {                  // V as the engine lays it out on this CPU
-        (forward.value, forward.value_stride, forward.value_panel_stride) = (UnsafePointer(valueSlabs), 16, Int64(keys * 16))
+        (forward.value, forward.value_stride, forward.value_panel_stride) = (UnsafePointer(valueSlabs), 16, Int64(keyRun * 16))
     } else {
         (forward.value, forward.value_stride, forward.value_panel_stride) = (UnsafePointer(v), Int64(d), 16)
     }
@@ -216,6 +220,12 @@ func runFlashTileBenchmark() {
         rowSum.update(repeating: 0, count: rows)
         heed_flash_forward_step(&forward)
     }
+    (forward.keys, forward.tile_stride) = (Int64(keyRun), Int64(keyRun))
+    let onePassRun = rate(tileFlops * Double(keyRun) / Double(keys)) {
+        rowMax.update(repeating: 4, count: rows)
+        rowSum.update(repeating: 0, count: rows)
+        heed_flash_forward_step(&forward)
+    }
     var backward = heed_flash_backward_args()
     (backward.query, backward.query_stride, backward.key, backward.key_stride) = (UnsafePointer(q), Int64(d), UnsafePointer(k), Int64(d))
     (backward.key_panels, backward.value_panels, backward.d_output, backward.d_output_stride) =
@@ -225,6 +235,8 @@ func runFlashTileBenchmark() {
     (backward.scores, backward.d_scores, backward.d_query, backward.d_query_stride) = (scores, dScores, dq, Int64(d))
     (backward.d_key, backward.d_key_stride, backward.d_value, backward.d_value_stride) = (dk, Int64(d), dv, Int64(d))
     let backwardStep = rate(2.5 * tileFlops) { heed_flash_backward_step(&backward) }
+    backward.rows = Int64(queryRun)
+    let backwardRun = rate(2.5 * tileFlops * Double(queryRun) / Double(rows)) { heed_flash_backward_step(&backward) }
     let blas = rate(tileFlops) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(keys), Int32(d), 1, q, Int32(d), k, Int32(d),
                     0, scores, Int32(keys))
@@ -235,7 +247,9 @@ func runFlashTileBenchmark() {
     print("|---|---|")
     print("| heed_flash_forward_step, two passes (S = QKᵀ, online softmax, O += PV) | \(format(step)) |")
     print("| heed_flash_forward_step, one pass (S = QKᵀ, then P = 2^(S − m) with its row sums in one sweep, O += PV) | \(format(onePass)) |")
+    print("| heed_flash_forward_step, one pass over a key run (\(rows) queries × \(keyRun) keys) | \(format(onePassRun)) |")
     print("| heed_flash_backward_step (5 tile products, 2.5× the forward count) | \(format(backwardStep)) |")
+    print("| heed_flash_backward_step over a query run (\(queryRun) queries × \(keys) keys) | \(format(backwardRun)) |")
     print("| cblas_sgemm, the forward's two products alone (no softmax) | \(format(blas)) |")
     for pointer in [q, k, v, dO, panels, valuePanels, scores, dScores, out, rowMax, rowSum, rowScale, lse, delta, dq, dk, dv] {
         pointer.deallocate()

@@ -157,10 +157,13 @@ final class FlashAttentionTests: XCTestCase {
     /// length in whole 16-key panels.
     func testRunLengths() {
         XCTAssertEqual(FlashProblem.keyRun, 512)
-        XCTAssertEqual(FlashProblem.queryRun, 512)
+        XCTAssertEqual(FlashProblem.queryRun, 384)
         for (count, length) in [(12, 16), (96, 96), (480, 480), (512, 512), (513, 272), (600, 304), (1024, 512),
                                 (1100, 368), (1400, 480), (4096, 512), (4097, 464)] {
             XCTAssertEqual(FlashProblem.runLength(count, limit: 512), length, "\(count) keys or rows")
+        }
+        for (count, length) in [(384, 384), (385, 208), (600, 304), (1024, 352), (1100, 368)] {
+            XCTAssertEqual(FlashProblem.runLength(count, limit: FlashProblem.queryRun), length, "\(count) rows")
         }
         XCTAssertEqual(FlashProblem.runLength(200, limit: 96), 80, "200 in steps of at most 96: three of 80")
     }

@@ -37,9 +37,10 @@ enum {
     HEED_FLASH_KEY_RUN = 512,
     /// The same for the backward: query tiles that the pattern leaves whole
     /// against a key tile, without bias or dropout, go in steps of up to this
-    /// many rows (dK and dV are loaded and stored once per step). One core:
-    /// 107 → 108.5 GFLOP/s at L = 1024 to 4096 (BENCHMARKS.md).
-    HEED_FLASH_QUERY_RUN = 512,
+    /// many rows (dK and dV are loaded and stored once per step). One core,
+    /// L = 2048, rows per step 96 / 288 / 384 / 512: AVX-512 107.8 / 109.0 /
+    /// 109.0 / 109.2 GFLOP/s, AVX2 104.7 / 105.8 / 105.6 / 105.0 (BENCHMARKS.md).
+    HEED_FLASH_QUERY_RUN = 384,
     /// Keys per packed panel: the width of the register-blocked micro-kernel.
     HEED_FLASH_PANEL = 16,
 };
