@@ -29,9 +29,10 @@ final class TensorStorage {
     static let hugePageThresholdBytes = 8 << 20
 
     /// Blocks of at least this many bytes are kept for reuse when their
-    /// storage (or scratch buffer, ``withScratchBuffers(_:_:)``) goes, up to
-    /// ``reuseLimitBytes`` idle in all, and a new one takes an idle block at
-    /// most a quarter larger than it needs.
+    /// storage goes (scratch blocks — ``withScratchBuffers(_:_:)``,
+    /// ``ScratchMemory`` — whatever their size), up to ``reuseLimitBytes``
+    /// idle in all, and a new one takes an idle block at most a quarter
+    /// larger than it needs.
     ///
     /// Why: even below the huge-page threshold glibc did not hand freed blocks
     /// of a few MiB back to the next request: the flash attention backward at

@@ -1,7 +1,8 @@
 import HeedTensor
 
 /// One worker's tile buffers, allocated together once per call and sized to
-/// the call: [rows, keys] tiles with rows ≤ Bq and keys ≤ Bk, and only those
+/// the call: [rows, keys] tiles with rows ≤ Bq and keys ≤ Bk (the score tiles
+/// as wide as a step over a run of whole tiles: see `scores`), and only those
 /// the call uses (a mask tile only for a pattern, dropout multipliers only
 /// with dropout, the gradient tiles only in the backward).
 final class FlashScratch {
