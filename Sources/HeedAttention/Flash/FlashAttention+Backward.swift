@@ -175,42 +175,14 @@ extension FlashAttention {
             args.d_query = dQuery + rows.lowerBound * p.depth
             heed_flash_backward_step(&args)
         }
-        var queryTile = 0
-        while queryTile < p.queryTiles {
-            let rows = p.rows(ofTile: queryTile)
-            let coverage = tiles.coverage(batch: b, head: h, rows: rows, columns: columns)
-            queryTile += 1
-            if coverage == .none { continue }                                      // tile skipping
-            args.mask = nil
-            args.bias = nil
-            args.keep = nil
-            if coverage == .all, !tiles.hasBias, p.dropout == 0 {
-                // This tile and the whole tiles after it, in steps of up to HEED_FLASH_QUERY_RUN rows.
-                var end = rows.upperBound
-                while queryTile < p.queryTiles,
-                      tiles.coverage(batch: b, head: h, rows: p.rows(ofTile: queryTile), columns: columns) == .all {
-                    end = p.rows(ofTile: queryTile).upperBound
-                    queryTile += 1
-                }
-                let length = FlashProblem.runLength(end - rows.lowerBound, limit: FlashProblem.queryRun)
-                for start in stride(from: rows.lowerBound, to: end, by: length) {
-                    step(start ..< Swift.min(end, start + length))
-                }
-                continue
-            }
-            if coverage == .some {
-                tiles.fillMask(batch: b, head: h, rows: rows, columns: columns, into: scratch.mask)
-                args.mask = UnsafePointer(scratch.mask)
-            }
-            if tiles.hasBias {
-                tiles.fillBias(batch: b, head: h, rows: rows, columns: columns, into: scratch.bias)
-                args.bias = UnsafePointer(scratch.bias)
-            }
-            if p.dropout > 0 {
-                AttentionDropout.fill(seed: p.dropoutSeed, probability: p.dropout, batch: b, head: h, rows: rows,
-                                      columns: columns, into: scratch.keep, stride: columns.count)
-                args.keep = UnsafePointer(scratch.keep)
-            }
+        FlashProblem.forEachStep(tiles: p.queryTiles, range: p.rows(ofTile:),
+                                 coverage: { tiles.coverage(batch: b, head: h, rows: $0, columns: columns) },
+                                 merges: !tiles.hasBias && p.dropout == 0, limit: FlashProblem.queryRun) { rows in
+            (args.mask, args.bias, args.keep) = (nil, nil, nil)
+            step(rows)
+        } tile: { rows, coverage in
+            (args.mask, args.bias, args.keep) = scratch.fillTile(p, tiles, batch: b, head: h, rows: rows, columns: columns,
+                                                                 coverage: coverage)
             step(rows)
             if learnedBias {
                 for (index, bias) in tiles.biases.enumerated() {

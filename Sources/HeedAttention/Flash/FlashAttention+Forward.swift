@@ -93,42 +93,14 @@ extension FlashAttention {
         args.output_fresh = 1
         args.scaled_query = scratch.scaledQuery
         heed_flash_forward_begin(&args)
-        var keyTile = 0
-        while keyTile < p.keyTiles {
-            let columns = p.columns(ofTile: keyTile)
-            let coverage = tiles.coverage(batch: b, head: h, rows: rows, columns: columns)
-            keyTile += 1
-            if coverage == .none { continue }                                      // tile skipping
-            args.mask = nil
-            args.bias = nil
-            args.keep = nil
-            if coverage == .all, !tiles.hasBias, p.dropout == 0 {
-                // This tile and the whole tiles after it, in steps of up to HEED_FLASH_KEY_RUN keys.
-                var end = columns.upperBound
-                while keyTile < p.keyTiles,
-                      tiles.coverage(batch: b, head: h, rows: rows, columns: p.columns(ofTile: keyTile)) == .all {
-                    end = p.columns(ofTile: keyTile).upperBound
-                    keyTile += 1
-                }
-                let length = FlashProblem.runLength(end - columns.lowerBound, limit: FlashProblem.keyRun)
-                for start in stride(from: columns.lowerBound, to: end, by: length) {
-                    step(&args, columns: start ..< Swift.min(end, start + length), keyPanels: keyPanels, values: values)
-                }
-                continue
-            }
-            if coverage == .some {
-                tiles.fillMask(batch: b, head: h, rows: rows, columns: columns, into: scratch.mask)
-                args.mask = UnsafePointer(scratch.mask)
-            }
-            if tiles.hasBias {
-                tiles.fillBias(batch: b, head: h, rows: rows, columns: columns, into: scratch.bias)
-                args.bias = UnsafePointer(scratch.bias)
-            }
-            if p.dropout > 0 {
-                AttentionDropout.fill(seed: p.dropoutSeed, probability: p.dropout, batch: b, head: h, rows: rows,
-                                      columns: columns, into: scratch.keep, stride: columns.count)
-                args.keep = UnsafePointer(scratch.keep)
-            }
+        FlashProblem.forEachStep(tiles: p.keyTiles, range: p.columns(ofTile:),
+                                 coverage: { tiles.coverage(batch: b, head: h, rows: rows, columns: $0) },
+                                 merges: !tiles.hasBias && p.dropout == 0, limit: FlashProblem.keyRun) { columns in
+            (args.mask, args.bias, args.keep) = (nil, nil, nil)
+            step(&args, columns: columns, keyPanels: keyPanels, values: values)
+        } tile: { columns, coverage in
+            (args.mask, args.bias, args.keep) = scratch.fillTile(p, tiles, batch: b, head: h, rows: rows, columns: columns,
+                                                                 coverage: coverage)
             step(&args, columns: columns, keyPanels: keyPanels, values: values)
         }
         heed_flash_forward_finish(Int64(rows.count), Int64(p.valueDepth), scratch.rowMax, scratch.rowSum, out,

@@ -164,6 +164,35 @@ struct FlashProblem {
         return (length + panel - 1) / panel * panel
     }
 
+    /// Walks `count` tiles — a query tile's key tiles (forward) or a key
+    /// tile's query tiles (backward) — skipping those the pattern masks
+    /// entirely. With `merges` (no bias, no dropout), each run of tiles the
+    /// pattern leaves whole goes to `whole` in steps of at most `limit`
+    /// (``runLength(_:limit:)``); every other tile goes to `tile` with its
+    /// coverage.
+    static func forEachStep(tiles count: Int, range: (Int) -> Range<Int>, coverage: (Range<Int>) -> TileCoverage,
+                            merges: Bool, limit: Int, whole: (Range<Int>) -> Void,
+                            tile: (Range<Int>, TileCoverage) -> Void) {
+        var index = 0
+        while index < count {
+            let first = range(index)
+            let covered = coverage(first)
+            index += 1
+            if covered == .none { continue }                                       // tile skipping
+            guard covered == .all, merges else {
+                tile(first, covered)
+                continue
+            }
+            var end = first.upperBound
+            while index < count, coverage(range(index)) == .all {
+                end = range(index).upperBound
+                index += 1
+            }
+            let length = runLength(end - first.lowerBound, limit: limit)
+            for start in stride(from: first.lowerBound, to: end, by: length) { whole(start ..< Swift.min(end, start + length)) }
+        }
+    }
+
     /// H / Hkv: query heads per key/value head.
     var group: Int { heads / keyHeads }
     var queryTiles: Int { (queryLength + FlashProblem.queryTile - 1) / FlashProblem.queryTile }

@@ -63,6 +63,30 @@ final class FlashScratch {
         scaledQuery = backward ? nil : block + next + 3 * rows
     }
 
+    /// Fills this worker's mask, bias and dropout tiles for queries `rows` ×
+    /// keys `columns` of (batch `b`, head `h`) as far as the call needs them —
+    /// the mask only where the tile is partly `coverage`d — and returns them,
+    /// nil where unused (the `mask`, `bias` and `keep` of the step's arguments).
+    func fillTile(_ problem: FlashProblem, _ tiles: FlashTiles, batch b: Int, head h: Int, rows: Range<Int>,
+                  columns: Range<Int>, coverage: TileCoverage)
+        -> (mask: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, keep: UnsafePointer<Float>?) {
+        var filled: (mask: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, keep: UnsafePointer<Float>?) = (nil, nil, nil)
+        if coverage == .some {
+            tiles.fillMask(batch: b, head: h, rows: rows, columns: columns, into: mask)
+            filled.mask = UnsafePointer(mask)
+        }
+        if tiles.hasBias {
+            tiles.fillBias(batch: b, head: h, rows: rows, columns: columns, into: bias)
+            filled.bias = UnsafePointer(bias)
+        }
+        if problem.dropout > 0 {
+            AttentionDropout.fill(seed: problem.dropoutSeed, probability: problem.dropout, batch: b, head: h, rows: rows,
+                                  columns: columns, into: keep, stride: columns.count)
+            filled.keep = UnsafePointer(keep)
+        }
+        return filled
+    }
+
     /// Zeroed accumulators for the biases with `counts` elements (nil: no gradient wanted).
     func prepareBiasGradients(_ counts: [Int?]) {
         biasGradients = counts.map { count in
