@@ -262,3 +262,37 @@ func threadCPUSeconds() -> Double {
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
     return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
 }
+
+/// The non-causal flash forward (B = 1, H = 8, D = 64) called back to back for
+/// `seconds`, summarised per two-second window: calls, median wall and
+/// process-CPU milliseconds per call, GFLOP/s. Shows how the machine's speed
+/// moves while one program runs (on the shared VM measured here: windows of
+/// seconds in which a call takes ≈ 10 % longer, CPU time rising with it —
+/// the cores were slower, not idle).
+func runFlashTrace(seconds: Double = 30, length: Int = 1024) {
+    let (b, h, d) = (1, 8, 64)
+    let q = Tensor.randomNormal([b, h, length, d], seed: 1)
+    let k = Tensor.randomNormal([b, h, length, d], seed: 2)
+    let v = Tensor.randomNormal([b, h, length, d], seed: 3)
+    let configuration = FlashAttention.Configuration(pattern: .full)
+    let flops = attentionFlops(batch: b, heads: h, length: length, depth: d, causal: false)
+    print("\n## flash forward trace (L = \(length), B = \(b), H = \(h), D = \(d), cores: \(ProcessInfo.processInfo.activeProcessorCount)"
+          + (ProcessInfo.processInfo.environment["HEED_FLASH_THREADS"].map { ", HEED_FLASH_THREADS=\($0)" } ?? "") + ", "
+          + "kernels: \(CPUKernels.active))")
+    print("| window (s) | calls | wall ms (median) | CPU ms (median) | CPU / wall | GFLOP/s |")
+    print("|---|---|---|---|---|---|")
+    var windows: [Int: [(wall: Double, cpu: Double)]] = [:]
+    let start = DispatchTime.now().uptimeNanoseconds
+    while Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 < seconds {
+        let cpu0 = processCPUSeconds(), t0 = DispatchTime.now().uptimeNanoseconds
+        _ = Tensor.withoutGrad { FlashAttention.attention(query: q, key: k, value: v, configuration: configuration) }
+        let t1 = DispatchTime.now().uptimeNanoseconds, cpu1 = processCPUSeconds()
+        windows[Int(Double(t0 - start) * 1e-9) / 2, default: []].append((Double(t1 - t0) * 1e-9, cpu1 - cpu0))
+    }
+    for window in windows.keys.sorted() {
+        let calls = windows[window]!
+        let wall = calls.map(\.wall).median, cpu = calls.map(\.cpu).median
+        print("| \(2 * window)–\(2 * window + 2) | \(calls.count) | \(format(wall * 1e3, 2)) | \(format(cpu * 1e3, 2)) | "
+              + "\(format(cpu / wall, 2)) | \(format(flops / wall * 1e-9)) |")
+    }
+}

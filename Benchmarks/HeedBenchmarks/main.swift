@@ -1,6 +1,6 @@
 // Heed's benchmark executable. Build and run in release:
 //
-//     swift run -c release HeedBenchmarks [sgemm|elementwise|scaling|accuracy|flash|flash-crossover|flash-memory|flash-tile|packed-linear|linear|minilm|smollm|all]
+//     swift run -c release HeedBenchmarks [sgemm|elementwise|scaling|accuracy|flash|flash-crossover|flash-trace|flash-memory|flash-tile|packed-linear|linear|minilm|smollm|all]
 //
 // - sgemm:       Tensor.matmul against cblas_sgemm called directly, same run
 // - elementwise: GB/s of exp, add and softmax rows on 16M floats, dispatched
@@ -12,6 +12,8 @@
 // - flash:           flash attention forward and forward+backward, L = 1024 … 4096,
 //                    causal and not (B = 1, H = 8, D = 64); `flash 512,8192` picks lengths
 // - flash-crossover: dense vs flash on small problems (sets Attention.flashThreshold)
+// - flash-trace:     `flash-trace [seconds] [L]`: the non-causal forward back to back
+//                    (default 30 s, L = 1024), median wall and CPU time per 2 s window
 // - flash-memory:    peak RSS of flash forward+backward at L = 32768
 // - flash-tile:      one core, one tile pair: the flash steps against cblas_sgemm
 //                    (`flash-tile avx2`: the AVX2 kernels on an AVX-512 CPU)
@@ -29,7 +31,7 @@ import CHeedKernels
 import Foundation
 
 let mode = CommandLine.arguments.dropFirst().first ?? "all"
-let known = ["sgemm", "elementwise", "scaling", "accuracy", "flash", "flash-crossover", "flash-memory", "flash-tile", "packed-linear", "linear", "minilm", "smollm", "all"]
+let known = ["sgemm", "elementwise", "scaling", "accuracy", "flash", "flash-crossover", "flash-trace", "flash-memory", "flash-tile", "packed-linear", "linear", "minilm", "smollm", "all"]
 guard known.contains(mode) else {
     print("usage: HeedBenchmarks [\(known.joined(separator: "|"))]")
     exit(2)
@@ -48,6 +50,10 @@ if mode == "flash" {
     runFlashBenchmark(lengths: lengths ?? [1024, 2048, 4096])
 }
 if mode == "flash-crossover" { runFlashCrossover() }
+if mode == "flash-trace" {
+    let options = CommandLine.arguments.dropFirst(2).compactMap { Int($0) }
+    runFlashTrace(seconds: Double(options.first ?? 30), length: options.dropFirst().first ?? 1024)
+}
 if mode == "flash-memory" { runFlashMemory() }
 if mode == "flash-tile" {
     if CommandLine.arguments.dropFirst(2).first == "avx2" { heed_kernels_allow_avx512(0) }

@@ -11,7 +11,10 @@ Two modes:
              length is measured by Heed then PyTorch, or PyTorch then Heed on
              odd rounds, so both see the same machine conditions. Each side
              reports the median of --repeats runs after --warmup untimed ones
-             per round; the table shows the median over rounds. --isa avx2 keeps
+             per round; the table shows the median over rounds and their ratio,
+             then the ratios of the two sides within each round (measured
+             seconds apart): their median and range, which show how much the
+             machine's speed moved during the run. --isa avx2 keeps
              both sides off AVX-512 (a stand-in for CPUs without it).
 
   linear     `heed bench linear --json` (Performer, elu+1 linear attention,
@@ -66,6 +69,13 @@ def lengths_argument(text):
     if not values or any(value < 1 for value in values):
         raise argparse.ArgumentTypeError(f"lengths must be >= 1, got '{text}'")
     return values
+
+
+def paired_ratios_text(heed_times, torch_times):
+    """The ratios of each round's two measurements, taken seconds apart under the
+    same machine conditions: their median and range, e.g. "0.78 (0.76–0.83)"."""
+    ratios = [heed / torch for heed, torch in zip(heed_times, torch_times)]
+    return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
 
 
 def run_heed(arguments):
@@ -165,9 +175,9 @@ def compare_attention(options):
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{options.rounds} round(s), each side median of {options.repeats} after {options.warmup} warm-up per round; "
-          f"median over rounds below; load average at the end {load:.2f}\n")
-    print("| L | causal | pass | Heed ms | PyTorch ms | Heed / PyTorch | Heed GFLOP/s | PyTorch GFLOP/s |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"median over rounds below, then the per-round ratios; load average at the end {load:.2f}\n")
+    print("| L | causal | pass | Heed ms | PyTorch ms | Heed / PyTorch | per round: median (range) | Heed GFLOP/s | PyTorch GFLOP/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for length in options.lengths:
         for causal in (False, True):
             for pass_name in PASSES:
@@ -175,9 +185,10 @@ def compare_attention(options):
                 flops = attention_flops(options.batch, options.heads, length, options.head_dimension, causal, pass_name)
                 torch_ms = statistics.median(torch_samples[key])
                 heed_ms = statistics.median(heed_samples[key]) if key in heed_samples else None
-                heed_cells = (milliseconds_text(heed_ms), f"{heed_ms / torch_ms:.2f}", f"{flops / heed_ms / 1e6:.1f}") if heed_ms else ("skipped", "–", "–")
+                heed_cells = (milliseconds_text(heed_ms), f"{heed_ms / torch_ms:.2f}", paired_ratios_text(heed_samples[key], torch_samples[key]),
+                              f"{flops / heed_ms / 1e6:.1f}") if heed_ms else ("skipped", "–", "–", "–")
                 print(f"| {length} | {'yes' if causal else 'no'} | {pass_name} | {heed_cells[0]} | {milliseconds_text(torch_ms)} | "
-                      f"{heed_cells[1]} | {heed_cells[2]} | {flops / torch_ms / 1e6:.1f} |")
+                      f"{heed_cells[1]} | {heed_cells[2]} | {heed_cells[3]} | {flops / torch_ms / 1e6:.1f} |")
 
 
 def compare_linear(options):
@@ -221,7 +232,7 @@ def main():
         mode.add_argument("--heed", required=True, help="path to the release heed binary (swift build -c release)")
         mode.add_argument("--repeats", type=int, default=3, help="timed runs per measurement and side (median)")
         mode.add_argument("--warmup", type=int, default=1, help="untimed runs before them")
-        mode.add_argument("--rounds", type=int, default=2 if name == "attention" else 1, help="alternating rounds")
+        mode.add_argument("--rounds", type=int, default=5 if name == "attention" else 1, help="alternating rounds")
     attention = modes.choices["attention"]
     attention.add_argument("--lengths", type=lengths_argument, default=[512, 1024, 2048, 4096, 8192])
     attention.add_argument("--heads", type=int, default=8)
