@@ -38,8 +38,17 @@ final class TensorStorage {
     /// of a few MiB back to the next request: the flash attention backward at
     /// L = 1024 spent ≈ 2.7 ms of 36 ms allocating and zeroing its three 2 MiB
     /// gradients, nearly all of it in first-touch page faults.
+    ///
+    /// The limit is what one call of the largest workloads benchmarked here
+    /// frees and asks for again: with 64 MiB, elu linear attention at
+    /// L = 16384 (three 32 MiB tensors a call) took 23.5 or 31.9 ms depending
+    /// on which blocks the pool still held, and from there to L = 65536 each
+    /// doubling cost up to 3× (new huge pages zeroed by the kernel: 0, 18 and 68
+    /// page faults a call at L = 8192, 16384, 32768); with 512 MiB it takes
+    /// 21 ms and each doubling 2.0×. ``releaseIdleTensorStorage()`` hands the
+    /// idle blocks back to the system.
     static let reuseThresholdBytes = 1 << 20
-    static let reuseLimitBytes = 64 << 20
+    static let reuseLimitBytes = 512 << 20
     static let idle = ReusePool<StorageBlock>(retainedBytes: reuseLimitBytes)
 
     /// Allocates `count` floats, uninitialised: the caller writes every element.
@@ -144,6 +153,9 @@ package final class ScratchMemory {
     deinit { TensorStorage.giveBlock(block, scratch: true) }
 }
 
-/// Frees the storage blocks kept for reuse (see ``TensorStorage/reuseThresholdBytes``),
-/// for measurements of memory that must not count them.
-package func releaseIdleTensorStorage() { TensorStorage.idle.removeAll() }
+/// Frees the tensor memory Heed keeps for reuse: blocks of 1 MiB and more
+/// that tensors and scratch buffers no longer use, up to 512 MiB in all, which
+/// later tensors of a similar size take instead of new memory. Call it after
+/// a large computation to hand that memory back to the system (and before
+/// measuring what a call needs).
+public func releaseIdleTensorStorage() { TensorStorage.idle.removeAll() }
