@@ -45,7 +45,7 @@ final class TensorStorage {
     /// on which blocks the pool still held, and from there to L = 65536 each
     /// doubling cost up to 3× (new huge pages zeroed by the kernel: 0, 18 and 68
     /// page faults a call at L = 8192, 16384, 32768); with 512 MiB it takes
-    /// 21 ms and each doubling 2.0×. ``releaseIdleTensorStorage()`` hands the
+    /// 21 ms and each doubling 1.9–2.1×. ``releaseIdleTensorStorage()`` hands the
     /// idle blocks back to the system.
     static let reuseThresholdBytes = 1 << 20
     static let reuseLimitBytes = 512 << 20
