@@ -215,17 +215,14 @@ func runFlashTileBenchmark() {
     // With it, plain tiles take the one-pass path: no running maximum, no rescaling.
     forward.scaled_query = scaledQuery
     heed_flash_forward_begin(&forward)
-    let onePass = rate(tileFlops) {
+    func onePassStep() {
         rowMax.update(repeating: 4, count: rows)
         rowSum.update(repeating: 0, count: rows)
         heed_flash_forward_step(&forward)
     }
+    let onePass = rate(tileFlops, onePassStep)
     (forward.keys, forward.tile_stride) = (Int64(keyRun), Int64(keyRun))
-    let onePassRun = rate(tileFlops * Double(keyRun) / Double(keys)) {
-        rowMax.update(repeating: 4, count: rows)
-        rowSum.update(repeating: 0, count: rows)
-        heed_flash_forward_step(&forward)
-    }
+    let onePassRun = rate(tileFlops * Double(keyRun) / Double(keys), onePassStep)
     var backward = heed_flash_backward_args()
     (backward.query, backward.query_stride, backward.key, backward.key_stride) = (UnsafePointer(q), Int64(d), UnsafePointer(k), Int64(d))
     (backward.key_panels, backward.value_panels, backward.d_output, backward.d_output_stride) =

@@ -130,9 +130,8 @@ final class StorageBlock {
 /// whatever their size, and go back to it after, so repeated calls do not
 /// page-fault afresh.
 package func withScratchBuffers<R>(_ counts: [Int], _ body: ([UnsafeMutablePointer<Float>]) throws -> R) rethrows -> R {
-    let blocks = counts.map { TensorStorage.takeBlock(bytes: $0 * MemoryLayout<Float>.stride, scratch: true) }
-    defer { for block in blocks { TensorStorage.giveBlock(block, scratch: true) } }
-    return try body(blocks.map(\.base))
+    let memories = counts.map { ScratchMemory(count: $0) }
+    return try withExtendedLifetime(memories) { try body(memories.map(\.base)) }
 }
 
 /// Scratch memory of a hot path that an object owns (the flash engine's
@@ -153,9 +152,9 @@ package final class ScratchMemory {
     deinit { TensorStorage.giveBlock(block, scratch: true) }
 }
 
-/// Frees the tensor memory Heed keeps for reuse: blocks of 1 MiB and more
-/// that tensors and scratch buffers no longer use, up to 512 MiB in all, which
-/// later tensors of a similar size take instead of new memory. Call it after
+/// Frees the memory Heed keeps for reuse: the blocks of tensors (of 1 MiB and
+/// more) and of scratch buffers that are no longer in use, up to 512 MiB in
+/// all, which later requests of a similar size take instead of new memory. Call it after
 /// a large computation to hand that memory back to the system (and before
 /// measuring what a call needs).
 public func releaseIdleTensorStorage() { TensorStorage.idle.removeAll() }

@@ -174,19 +174,24 @@ struct FlashProblem {
                             merges: Bool, limit: Int, whole: (Range<Int>) -> Void,
                             tile: (Range<Int>, TileCoverage) -> Void) {
         var index = 0
+        var known: TileCoverage?                      // the coverage of tile `index`, when a run already asked
         while index < count {
             let first = range(index)
-            let covered = coverage(first)
-            index += 1
+            let covered = known ?? coverage(first)
+            (known, index) = (nil, index + 1)
             if covered == .none { continue }                                       // tile skipping
             guard covered == .all, merges else {
                 tile(first, covered)
                 continue
             }
             var end = first.upperBound
-            while index < count, coverage(range(index)) == .all {
-                end = range(index).upperBound
-                index += 1
+            while index < count {
+                let next = range(index), nextCoverage = coverage(next)
+                guard nextCoverage == .all else {
+                    known = nextCoverage
+                    break
+                }
+                (end, index) = (next.upperBound, index + 1)
             }
             let length = runLength(end - first.lowerBound, limit: limit)
             for start in stride(from: first.lowerBound, to: end, by: length) { whole(start ..< Swift.min(end, start + length)) }
