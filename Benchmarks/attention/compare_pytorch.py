@@ -20,6 +20,8 @@ Two modes:
   linear     `heed bench linear --json` (Performer, elu+1 linear attention,
              RFA; causal and not) over doubling lengths, and the growth of
              time from L/2 to L: linear time means about 2 (target <= 2.2).
+             Each time is the median over rounds; the last column gives
+             each round's largest step from that round's own times.
              PyTorch has no such engines; this mode does not import torch.
 
 FLOP conventions are those of `heed bench attention --help` (FlashAttention-2:
@@ -195,17 +197,18 @@ def compare_linear(options):
     describe_machine()
     arguments = [options.heed, "bench", "linear", "--json", "--lengths", ",".join(map(str, options.lengths)),
                  "--engines", options.engines, "--passes", options.passes,
-                 "--repeats", str(options.repeats), "--warmup", str(options.warmup)]
+                 "--repeats", str(options.repeats), "--warmup", str(options.warmup), "--min-time-ms", str(options.min_time_ms)]
     samples = {}
     for round_index in range(options.rounds):
         for record in run_heed(arguments):
             key = (record["engine"], record["causal"], record["pass"], record["L"])
             samples.setdefault(key, []).append(record["ms"])
         sys.stderr.write(f"round {round_index + 1}/{options.rounds} done\n")
-    print(f"heed bench linear, {options.rounds} round(s) of median of {options.repeats} after {options.warmup} warm-up\n")
+    print(f"heed bench linear, {options.rounds} round(s) of median of >= {options.repeats} runs and >= {options.min_time_ms} ms "
+          f"after {options.warmup} warm-up\n")
     print("| engine | causal | pass | " + " | ".join(f"L={length} ms" for length in options.lengths)
-          + " | largest t(L)/t(L/2) |")
-    print("|---|---|---|" + "---|" * len(options.lengths) + "---|")
+          + " | largest t(L)/t(L/2) | largest step in each round |")
+    print("|---|---|---|" + "---|" * len(options.lengths) + "---|---|")
     series = sorted({key[:3] for key in samples}, key=lambda key: (options.engines.split(",").index(key[0]), key[1], key[2]))
     for engine, causal, pass_name in series:
         times = {length: statistics.median(samples[(engine, causal, pass_name, length)]) for length in options.lengths
@@ -221,7 +224,21 @@ def compare_linear(options):
                 ratios.append(ratio)
             cells.append(milliseconds_text(times[length]) + (f" (×{ratio:.2f})" if ratio is not None else ""))
         largest = f"{max(ratios):.2f}" if ratios else "–"
-        print(f"| {engine} | {'yes' if causal else 'no'} | {pass_name} | " + " | ".join(cells) + f" | {largest} |")
+        print(f"| {engine} | {'yes' if causal else 'no'} | {pass_name} | " + " | ".join(cells) + f" | {largest} | "
+              + round_steps_text(samples, (engine, causal, pass_name), options.lengths) + " |")
+
+
+def round_steps_text(samples, series, lengths):
+    """Each round's largest t(L)/t(L/2) of one series, from that round's own times ("2.03 / 1.98 / ...")."""
+    rounds = min(len(samples[series + (length,)]) for length in lengths if series + (length,) in samples)
+    largest = []
+    for round_index in range(rounds):
+        steps = [samples[series + (length,)][round_index] / samples[series + (length // 2,)][round_index]
+                 for length in lengths
+                 if length % 2 == 0 and series + (length,) in samples and series + (length // 2,) in samples]
+        if steps:
+            largest.append(f"{max(steps):.2f}")
+    return " / ".join(largest) if largest else "–"
 
 
 def main():
@@ -232,7 +249,7 @@ def main():
         mode.add_argument("--heed", required=True, help="path to the release heed binary (swift build -c release)")
         mode.add_argument("--repeats", type=int, default=3, help="timed runs per measurement and side (median)")
         mode.add_argument("--warmup", type=int, default=1, help="untimed runs before them")
-        mode.add_argument("--rounds", type=int, default=5 if name == "attention" else 1, help="alternating rounds")
+        mode.add_argument("--rounds", type=int, default=5, help="alternating rounds")
     attention = modes.choices["attention"]
     attention.add_argument("--lengths", type=lengths_argument, default=[512, 1024, 2048, 4096, 8192])
     attention.add_argument("--heads", type=int, default=8)
@@ -249,6 +266,7 @@ def main():
     linear.add_argument("--lengths", type=lengths_argument, default=[1 << n for n in range(10, 17)])
     linear.add_argument("--engines", default="performer,elu,rfa")
     linear.add_argument("--passes", default="forward", help="forward and/or forward+backward, comma-separated")
+    linear.add_argument("--min-time-ms", type=int, default=250, help="least total time of the timed runs per measurement")
     options = parser.parse_args()
     if not os.access(options.heed, os.X_OK):
         parser.error(f"--heed {options.heed} is not an executable (build with: swift build -c release)")

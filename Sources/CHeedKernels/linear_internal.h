@@ -61,6 +61,25 @@ static inline void heed_linear_load_values(const float *value, int64_t dv, int64
     }
 }
 
+/// The features of `n` rows [n, F] read from `rows`: `rows` itself when the
+/// shape's feature map is HEED_LINEAR_FEATURES_GIVEN, else φ(rows) written
+/// into `buffer` (room for n · F floats) and returned.
+static inline const float *heed_linear_features(const heed_linear_table *k, int32_t feature_map, const float *rows,
+                                                int64_t n, int64_t f, float *buffer) {
+    if (feature_map == HEED_LINEAR_FEATURES_GIVEN) return rows;
+    k->elu_plus_one(rows, buffer, n * f);
+    return buffer;
+}
+
+/// Turns ∂φ of `count` entries into ∂x in place, for features computed by
+/// heed_linear_features from `rows` (`features` is what it returned): the
+/// chain rule of the feature map, nothing when the features were given.
+static inline void heed_linear_feature_gradient(int32_t feature_map, const float *rows, const float *features,
+                                                int64_t count, float *gradient) {
+    if (feature_map == HEED_LINEAR_FEATURES_GIVEN) return;
+    heed_elu_plus_one_backward_f32(rows, features, gradient, gradient, count);
+}
+
 /// x · y accumulated in double over four chains (bound by throughput, not
 /// latency): these dots feed the decay's gradient, a difference of sums that
 /// cancel (see linear_scan.c).

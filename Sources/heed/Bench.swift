@@ -148,22 +148,31 @@ func significant(_ value: Double) -> String {
     return String(format: "%.\(decimals)f", value)
 }
 
-/// Median wall-clock milliseconds of `repeats` calls of `body` after `warmup` untimed calls.
-func medianMilliseconds(warmup: Int, repeats: Int, _ body: () -> Void) -> Double {
+/// Median wall-clock milliseconds of the timed calls of `body` after `warmup`
+/// untimed calls: at least `repeats` calls, and more (up to
+/// `maximumRepeats`) until the timed calls add up to `minimumSeconds`, so that
+/// a short call is measured over a stretch of time rather than a few instants.
+func medianMilliseconds(warmup: Int, repeats: Int, minimumSeconds: Double = 0, _ body: () -> Void) -> Double {
+    let maximumRepeats = 10_000
     for _ in 0..<warmup { body() }
-    let times = (0..<repeats).map { _ -> Double in
+    var times: [Double] = []
+    var total = 0.0
+    while times.count < repeats || (total < minimumSeconds * 1e3 && times.count < maximumRepeats) {
         let start = DispatchTime.now().uptimeNanoseconds
         body()
-        return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-6
-    }.sorted()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-6)
+        total += times[times.count - 1]
+    }
+    times.sort()
     let middle = times.count / 2
     return times.count % 2 == 1 ? times[middle] : (times[middle - 1] + times[middle]) / 2
 }
 
 /// Times one pass of `run` on seeded inputs: forward without a tape, or
 /// forward with q, k, v requiring gradients followed by `backward(seed)` with
-/// a seeded random ∂L/∂out (gradients cleared before every run).
-func timePass(_ pass: BenchPass, shape: BenchShape, length: Int,
+/// a seeded random ∂L/∂out (gradients cleared before every run). The timed
+/// calls are `shape.repeats` or more (see ``medianMilliseconds(warmup:repeats:minimumSeconds:_:)``).
+func timePass(_ pass: BenchPass, shape: BenchShape, length: Int, minimumSeconds: Double = 0,
               _ run: (_ query: Tensor, _ key: Tensor, _ value: Tensor) -> Tensor) -> Double {
     let requiresGrad = pass == .forwardBackward
     let query = shape.randomInput(length: length, seed: 1, requiresGrad: requiresGrad)    // [B, H, L, D]
@@ -171,12 +180,12 @@ func timePass(_ pass: BenchPass, shape: BenchShape, length: Int,
     let value = shape.randomInput(length: length, seed: 3, requiresGrad: requiresGrad)    // [B, H, L, D]
     switch pass {
     case .forward:
-        return medianMilliseconds(warmup: shape.warmup, repeats: shape.repeats) {
+        return medianMilliseconds(warmup: shape.warmup, repeats: shape.repeats, minimumSeconds: minimumSeconds) {
             _ = Tensor.withoutGrad { run(query, key, value) }
         }
     case .forwardBackward:
         let seed = shape.randomInput(length: length, seed: 4)                              // [B, H, L, D]
-        return medianMilliseconds(warmup: shape.warmup, repeats: shape.repeats) {
+        return medianMilliseconds(warmup: shape.warmup, repeats: shape.repeats, minimumSeconds: minimumSeconds) {
             query.grad = nil
             key.grad = nil
             value.grad = nil

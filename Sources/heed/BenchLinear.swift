@@ -15,8 +15,12 @@ struct BenchLinear: ParsableCommand {
               elu        linear attention with φ(x) = elu(x) + 1 (D features)
               rfa        random feature attention with --features/2 frequencies (sin and cos: --features features)
             Causal runs use chunked prefix sums with --chunk positions per chunk. forward: no tape;
-            forward+backward: q, k, v require gradients, then backward(seed). Median of --repeats
-            after --warmup untimed runs. The table's last column is t(L)/t(L/2) when L/2 was also
+            forward+backward: q, k, v require gradients, then backward(seed). Each measurement is the
+            median of --repeats timed runs after --warmup untimed ones, with more timed runs (up to
+            10000) until they add up to --min-time-ms: a 1 ms call is then timed over a quarter of a
+            second, not over five instants. Before the first measurement every engine, mask and
+            pass runs once at the first length, untimed (the process's one-time costs: worker
+            threads, first page faults). The table's last column is t(L)/t(L/2) when L/2 was also
             measured: linear time means about 2.
 
             FLOP convention: with F feature-map entries per position (performer m, rfa 2·(m/2), elu D)
@@ -42,6 +46,8 @@ struct BenchLinear: ParsableCommand {
     @Option(help: "Feature-map width F for performer and rfa (even, 2 to 65536).") var features = 256
     @Option(help: "Positions per chunk of the causal prefix sums (1 to 65536).") var chunk = 64
     @Option(help: "Comma-separated passes: forward, forward+backward.") var passes = "forward"
+    @Option(name: .customLong("min-time-ms"), help: "Least total milliseconds of timed runs per measurement (0 to 60000).")
+    var minimumMilliseconds = 250
 
     func validate() throws {
         try shape.check()
@@ -52,6 +58,9 @@ struct BenchLinear: ParsableCommand {
         }
         guard (1...65536).contains(chunk) else {
             throw BenchArgumentError.outOfRange(option: "--chunk", value: chunk, allowed: "in 1...65536")
+        }
+        guard (0...60000).contains(minimumMilliseconds) else {
+            throw BenchArgumentError.outOfRange(option: "--min-time-ms", value: minimumMilliseconds, allowed: "in 0...60000")
         }
     }
 
@@ -95,15 +104,26 @@ struct BenchLinear: ParsableCommand {
         let printer = BenchPrinter(json: shape.json, showsEngine: true)
         let kernels = try shape.applyKernels()
         printer.header("Heed linear engines — B=\(shape.batch) H=\(shape.heads) D=\(shape.headDimension), features \(features), "
-                       + "chunk \(chunk), median of \(shape.repeats) after \(shape.warmup) warm-up, "
+                       + "chunk \(chunk), median of ≥ \(shape.repeats) runs and ≥ \(minimumMilliseconds) ms after \(shape.warmup) warm-up, "
                        + "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(kernels) kernels")
-        for name in try engineList() {
-            let engine = makeEngine(name)
+        let engines = try engineList().map { (name: $0, engine: makeEngine($0)) }
+        if shape.warmup > 0, let first = lengths.first {
+            var once = shape
+            (once.warmup, once.repeats) = (0, 1)
+            for (_, engine) in engines {
+                for causal in [false, true] {
+                    for pass in passes {
+                        _ = timePass(pass, shape: once, length: first) { engine.run($0, $1, $2, causal) }
+                    }
+                }
+            }
+        }
+        for (name, engine) in engines {
             for causal in [false, true] {
                 for pass in passes {
                     var previous: [Int: Double] = [:]
                     for length in lengths {
-                        let milliseconds = timePass(pass, shape: shape, length: length) { query, key, value in
+                        let milliseconds = timePass(pass, shape: shape, length: length, minimumSeconds: Double(minimumMilliseconds) / 1e3) { query, key, value in
                             engine.run(query, key, value, causal)                                      // [B, H, L, D]
                         }
                         previous[length] = milliseconds

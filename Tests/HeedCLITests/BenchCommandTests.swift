@@ -119,6 +119,8 @@ final class BenchCommandTests: XCTestCase {
             (["bench", "linear", "--lengths", "64", "--engines", "performer,linformer"], "--engines"),
             (["bench", "linear", "--lengths", "64", "--features", "7"], "--features"),
             (["bench", "linear", "--lengths", "64", "--passes", "backward"], "--passes"),
+            (["bench", "linear", "--lengths", "64", "--min-time-ms", "60001"], "--min-time-ms"),
+            (["bench", "linear", "--lengths", "64", "--min-time-ms=-1"], "--min-time-ms"),
         ]
         for (arguments, message) in cases {
             let run = try runHeed(arguments)

@@ -15,6 +15,16 @@
 extern "C" {
 #endif
 
+/// What the kernels' `query_features` and `key_features` hold.
+typedef enum heed_linear_feature_map {
+    /// The features φ(q), φ(k) themselves.
+    HEED_LINEAR_FEATURES_GIVEN = 0,
+    /// The rows q, k; the kernel applies φ = elu + 1 (heed_elu_plus_one_f32) to
+    /// each chunk as it reads it, so no [T, F] feature tensor exists, and the
+    /// backward's gradients are those of q and k (F = D).
+    HEED_LINEAR_FEATURES_ELU_PLUS_ONE = 1,
+} heed_linear_feature_map;
+
 /// The geometry of one causal scan: one key/value head and the `heads` query
 /// heads that share it (grouped-query attention; 1 without grouping).
 ///
@@ -31,6 +41,7 @@ typedef struct heed_linear_scan_shape {
     int64_t chunk;          ///< C ≥ 1: positions per chunk
     float epsilon;          ///< ε added to every denominator
     int32_t has_decay;      ///< 1: per-step decay (log_decay, input_scale given), 0: none
+    int32_t feature_map;    ///< a heed_linear_feature_map: what query_features and key_features hold
 } heed_linear_scan_shape;
 
 /// The number of saved states the forward writes for the backward

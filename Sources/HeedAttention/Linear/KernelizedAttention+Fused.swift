@@ -13,10 +13,16 @@ extension KernelizedAttention {
     /// Causal or bidirectional attention by the fused kernels (see
     /// ``causal(queryFeatures:keyFeatures:value:chunkSize:denominatorEpsilon:decay:implementation:)``
     /// and ``bidirectional(queryFeatures:keyFeatures:value:denominatorEpsilon:implementation:)``).
+    ///
+    /// `featureMap`: what `queryFeatures` and `keyFeatures` hold — the
+    /// features (`HEED_LINEAR_FEATURES_GIVEN`), or q and k for the kernels to
+    /// map chunk by chunk (`HEED_LINEAR_FEATURES_ELU_PLUS_ONE`: no [T, F]
+    /// feature tensor, and the gradients are those of q and k).
     static func fused(queryFeatures: Tensor, keyFeatures: Tensor, value: Tensor, causal: Bool, chunkSize: Int,
-                      denominatorEpsilon: Float, decay: Decay?) -> Tensor {
+                      denominatorEpsilon: Float, decay: Decay?,
+                      featureMap: heed_linear_feature_map = HEED_LINEAR_FEATURES_GIVEN) -> Tensor {
         let plan = ScanPlan(queryFeatures, keyFeatures, value, causal: causal, chunkSize: chunkSize, epsilon: denominatorEpsilon,
-                            decay: decay)
+                            decay: decay, featureMap: featureMap)
         let inputs = [queryFeatures, keyFeatures, value] + (decay.map { [$0.logDecay, $0.inputScale] } ?? [])
         let recording = Tensor.isGradEnabled && inputs.contains { $0.requiresGrad }
         let saved = ScanSaved(plan: plan, keepsCheckpoints: recording)
@@ -52,12 +58,13 @@ extension KernelizedAttention {
         let isCausal: Bool
         let batch: Int, heads: Int, keyHeads: Int, group: Int, queryLength: Int, keyLength: Int
         let features: Int, valueDimension: Int, chunkSize: Int, epsilon: Float, hasDecay: Bool
+        let featureMap: heed_linear_feature_map
         /// Query heads of a group per item: the group is split into `parts`.
         let parts: Int
         var items: Int { batch * keyHeads * parts }
 
         init(_ queryFeatures: Tensor, _ keyFeatures: Tensor, _ value: Tensor, causal: Bool, chunkSize: Int, epsilon: Float,
-             decay: Decay?) {
+             decay: Decay?, featureMap: heed_linear_feature_map) {
             let name = causal ? "KernelizedAttention.causal" : "KernelizedAttention.bidirectional"
             precondition(queryFeatures.rank == 4 && keyFeatures.rank == 4 && value.rank == 4,
                          "\(name): features and values must be [B, H, T, F], got \(queryFeatures.shape), \(keyFeatures.shape), \(value.shape)")
@@ -81,6 +88,7 @@ extension KernelizedAttention {
             isCausal = causal
             (batch, heads, keyHeads, group, queryLength, keyLength) = (b, h, hkv, h / hkv, tq, tk)
             (features, valueDimension, self.chunkSize, self.epsilon, hasDecay) = (f, value.shape[3], chunkSize, epsilon, decay != nil)
+            self.featureMap = featureMap
             let groupsOfHeads = b * hkv
             parts = groupsOfHeads >= LinearParallel.cores ? 1
                 : Swift.min(group, (LinearParallel.cores + groupsOfHeads - 1) / groupsOfHeads)
@@ -113,7 +121,8 @@ extension KernelizedAttention {
             let shape = heed_linear_scan_shape(heads: Int64(headRange(item).count), query_length: Int64(queryLength),
                                                key_length: Int64(keyLength), features: Int64(features),
                                                value_dim: Int64(valueDimension), chunk: Int64(chunkSize),
-                                               epsilon: epsilon, has_decay: hasDecay ? 1 : 0)
+                                               epsilon: epsilon, has_decay: hasDecay ? 1 : 0,
+                                               feature_map: Int32(bitPattern: featureMap.rawValue))
             return (offsets, shape)
         }
 
