@@ -20,8 +20,9 @@ Two modes:
   linear     `heed bench linear --json` (Performer, elu+1 linear attention,
              RFA; causal and not) over doubling lengths, and the growth of
              time from L/2 to L: linear time means about 2 (target <= 2.2).
-             Each time is the median over rounds; the last column gives
-             each round's largest step from that round's own times.
+             Each time is the median over rounds (the odd ones walk the
+             lengths downwards); the last column gives each round's largest
+             step from that round's own times.
              PyTorch has no such engines; this mode does not import torch.
 
 FLOP conventions are those of `heed bench attention --help` (FlashAttention-2:
@@ -195,17 +196,27 @@ def compare_attention(options):
 
 def compare_linear(options):
     describe_machine()
-    arguments = [options.heed, "bench", "linear", "--json", "--lengths", ",".join(map(str, options.lengths)),
-                 "--engines", options.engines, "--passes", options.passes,
+    arguments = [options.heed, "bench", "linear", "--json", "--engines", options.engines, "--passes", options.passes,
                  "--repeats", str(options.repeats), "--warmup", str(options.warmup), "--min-time-ms", str(options.min_time_ms)]
     samples = {}
+    records = []
     for round_index in range(options.rounds):
-        for record in run_heed(arguments):
+        # Odd rounds walk the lengths downwards: a length is then measured after
+        # a longer one, not a shorter one, so what one measurement leaves behind
+        # (caches, the storage pool, the machine's slower spells at a fixed
+        # offset into a round) does not fall on the same length every round.
+        lengths = options.lengths if round_index % 2 == 0 else options.lengths[::-1]
+        for record in run_heed(arguments + ["--lengths", ",".join(map(str, lengths))]):
             key = (record["engine"], record["causal"], record["pass"], record["L"])
             samples.setdefault(key, []).append(record["ms"])
+            records.append(dict(record, round=round_index + 1))
         sys.stderr.write(f"round {round_index + 1}/{options.rounds} done\n")
-    print(f"heed bench linear, {options.rounds} round(s) of median of >= {options.repeats} runs and >= {options.min_time_ms} ms "
-          f"after {options.warmup} warm-up\n")
+    if options.samples:
+        with open(options.samples + ".tmp", "w") as file:
+            file.writelines(json.dumps(record) + "\n" for record in records)
+        os.replace(options.samples + ".tmp", options.samples)
+    print(f"heed bench linear, {options.rounds} round(s) (odd ones with the lengths descending) of median of "
+          f">= {options.repeats} runs and >= {options.min_time_ms} ms after {options.warmup} warm-up\n")
     print("| engine | causal | pass | " + " | ".join(f"L={length} ms" for length in options.lengths)
           + " | largest t(L)/t(L/2) | largest step in each round |")
     print("|---|---|---|" + "---|" * len(options.lengths) + "---|---|")
@@ -267,6 +278,7 @@ def main():
     linear.add_argument("--engines", default="performer,elu,rfa")
     linear.add_argument("--passes", default="forward", help="forward and/or forward+backward, comma-separated")
     linear.add_argument("--min-time-ms", type=int, default=250, help="least total time of the timed runs per measurement")
+    linear.add_argument("--samples", help="also write every round's records, one JSON object per line, to this file")
     options = parser.parse_args()
     if not os.access(options.heed, os.X_OK):
         parser.error(f"--heed {options.heed} is not an executable (build with: swift build -c release)")

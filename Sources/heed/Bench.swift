@@ -153,6 +153,12 @@ func significant(_ value: Double) -> String {
 /// `maximumRepeats`) until the timed calls add up to `minimumSeconds`, so that
 /// a short call is measured over a stretch of time rather than a few instants.
 func medianMilliseconds(warmup: Int, repeats: Int, minimumSeconds: Double = 0, _ body: () -> Void) -> Double {
+    median(timedMilliseconds(warmup: warmup, repeats: repeats, minimumSeconds: minimumSeconds, body))
+}
+
+/// The wall-clock milliseconds of each timed call, as
+/// ``medianMilliseconds(warmup:repeats:minimumSeconds:_:)`` takes them.
+func timedMilliseconds(warmup: Int, repeats: Int, minimumSeconds: Double = 0, _ body: () -> Void) -> [Double] {
     let maximumRepeats = 10_000
     for _ in 0..<warmup { body() }
     var times: [Double] = []
@@ -163,35 +169,46 @@ func medianMilliseconds(warmup: Int, repeats: Int, minimumSeconds: Double = 0, _
         times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-6)
         total += times[times.count - 1]
     }
-    times.sort()
-    let middle = times.count / 2
-    return times.count % 2 == 1 ? times[middle] : (times[middle - 1] + times[middle]) / 2
+    return times
 }
 
-/// Times one pass of `run` on seeded inputs: forward without a tape, or
-/// forward with q, k, v requiring gradients followed by `backward(seed)` with
-/// a seeded random ∂L/∂out (gradients cleared before every run). The timed
-/// calls are `shape.repeats` or more (see ``medianMilliseconds(warmup:repeats:minimumSeconds:_:)``).
-func timePass(_ pass: BenchPass, shape: BenchShape, length: Int, minimumSeconds: Double = 0,
-              _ run: (_ query: Tensor, _ key: Tensor, _ value: Tensor) -> Tensor) -> Double {
+/// The median of a non-empty list.
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+/// One pass of `run` on seeded inputs, ready to be called again and again:
+/// forward without a tape, or forward with q, k, v requiring gradients
+/// followed by `backward(seed)` with a seeded random ∂L/∂out (gradients
+/// cleared before every call).
+func passCall(_ pass: BenchPass, shape: BenchShape, length: Int,
+              _ run: @escaping (_ query: Tensor, _ key: Tensor, _ value: Tensor) -> Tensor) -> () -> Void {
     let requiresGrad = pass == .forwardBackward
     let query = shape.randomInput(length: length, seed: 1, requiresGrad: requiresGrad)    // [B, H, L, D]
     let key = shape.randomInput(length: length, seed: 2, requiresGrad: requiresGrad)      // [B, H, L, D]
     let value = shape.randomInput(length: length, seed: 3, requiresGrad: requiresGrad)    // [B, H, L, D]
     switch pass {
     case .forward:
-        return medianMilliseconds(warmup: shape.warmup, repeats: shape.repeats, minimumSeconds: minimumSeconds) {
-            _ = Tensor.withoutGrad { run(query, key, value) }
-        }
+        return { _ = Tensor.withoutGrad { run(query, key, value) } }
     case .forwardBackward:
         let seed = shape.randomInput(length: length, seed: 4)                              // [B, H, L, D]
-        return medianMilliseconds(warmup: shape.warmup, repeats: shape.repeats, minimumSeconds: minimumSeconds) {
+        return {
             query.grad = nil
             key.grad = nil
             value.grad = nil
             run(query, key, value).backward(seed)
         }
     }
+}
+
+/// Times one pass of `run` (``passCall(_:shape:length:_:)``): the median of
+/// `shape.repeats` or more timed calls (see ``medianMilliseconds(warmup:repeats:minimumSeconds:_:)``).
+func timePass(_ pass: BenchPass, shape: BenchShape, length: Int, minimumSeconds: Double = 0,
+              _ run: @escaping (_ query: Tensor, _ key: Tensor, _ value: Tensor) -> Tensor) -> Double {
+    medianMilliseconds(warmup: shape.warmup, repeats: shape.repeats, minimumSeconds: minimumSeconds,
+                       passCall(pass, shape: shape, length: length, run))
 }
 
 /// Prints a table header or nothing (JSON), then one row or line per record.

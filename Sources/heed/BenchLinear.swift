@@ -15,13 +15,18 @@ struct BenchLinear: ParsableCommand {
               elu        linear attention with φ(x) = elu(x) + 1 (D features)
               rfa        random feature attention with --features/2 frequencies (sin and cos: --features features)
             Causal runs use chunked prefix sums with --chunk positions per chunk. forward: no tape;
-            forward+backward: q, k, v require gradients, then backward(seed). Each measurement is the
-            median of --repeats timed runs after --warmup untimed ones, with more timed runs (up to
-            10000) until they add up to --min-time-ms: a 1 ms call is then timed over a quarter of a
-            second, not over five instants. Before the first measurement every engine, mask and
-            pass runs once at the first length, untimed (the process's one-time costs: worker
-            threads, first page faults). The table's last column is t(L)/t(L/2) when L/2 was also
-            measured: linear time means about 2.
+            forward+backward: q, k, v require gradients, then backward(seed).
+
+            Timing: the lengths of one engine, mask and pass are measured in turn, --sweeps times
+            (upwards, then downwards, and so on); each visit makes --warmup untimed calls, then timed
+            calls until the visit has at least --repeats/--sweeps of them adding up to at least
+            --min-time-ms/--sweeps. A length's time is the median of all its timed calls. So L and 2L
+            are timed over the same stretch of seconds: when the machine runs slower for a while (on
+            shared or virtual machines, by 10–25 % for seconds at a time), it slows both and their
+            ratio stands. Before the first measurement every engine, mask and pass runs once at the
+            first length, untimed (the process's one-time costs: worker threads, first page faults).
+            The table's last column is t(L)/t(L/2) when L/2 was also measured: linear time means
+            about 2.
 
             FLOP convention: with F feature-map entries per position (performer m, rfa 2·(m/2), elu D)
             and P random-projection rows (performer m, rfa m/2, elu 0), forward = B·H·(4·L·F·D + 4·L·D·P)
@@ -46,8 +51,9 @@ struct BenchLinear: ParsableCommand {
     @Option(help: "Feature-map width F for performer and rfa (even, 2 to 65536).") var features = 256
     @Option(help: "Positions per chunk of the causal prefix sums (1 to 65536).") var chunk = 64
     @Option(help: "Comma-separated passes: forward, forward+backward.") var passes = "forward"
-    @Option(name: .customLong("min-time-ms"), help: "Least total milliseconds of timed runs per measurement (0 to 60000).")
+    @Option(name: .customLong("min-time-ms"), help: "Least total milliseconds of timed runs per length (0 to 60000).")
     var minimumMilliseconds = 250
+    @Option(help: "Times each series' lengths are visited in turn (1 to 100).") var sweeps = 4
 
     func validate() throws {
         try shape.check()
@@ -58,6 +64,9 @@ struct BenchLinear: ParsableCommand {
         }
         guard (1...65536).contains(chunk) else {
             throw BenchArgumentError.outOfRange(option: "--chunk", value: chunk, allowed: "in 1...65536")
+        }
+        guard (1...100).contains(sweeps) else {
+            throw BenchArgumentError.outOfRange(option: "--sweeps", value: sweeps, allowed: "in 1...100")
         }
         guard (0...60000).contains(minimumMilliseconds) else {
             throw BenchArgumentError.outOfRange(option: "--min-time-ms", value: minimumMilliseconds, allowed: "in 0...60000")
@@ -104,7 +113,8 @@ struct BenchLinear: ParsableCommand {
         let printer = BenchPrinter(json: shape.json, showsEngine: true)
         let kernels = try shape.applyKernels()
         printer.header("Heed linear engines — B=\(shape.batch) H=\(shape.heads) D=\(shape.headDimension), features \(features), "
-                       + "chunk \(chunk), median of ≥ \(shape.repeats) runs and ≥ \(minimumMilliseconds) ms after \(shape.warmup) warm-up, "
+                       + "chunk \(chunk), median of ≥ \(shape.repeats) runs and ≥ \(minimumMilliseconds) ms in \(sweeps) sweeps "
+                       + "after \(shape.warmup) warm-up each, "
                        + "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(kernels) kernels")
         let engines = try engineList().map { (name: $0, engine: makeEngine($0)) }
         if shape.warmup > 0, let first = lengths.first {
@@ -121,21 +131,37 @@ struct BenchLinear: ParsableCommand {
         for (name, engine) in engines {
             for causal in [false, true] {
                 for pass in passes {
-                    var previous: [Int: Double] = [:]
+                    let times = sweptMilliseconds(lengths: lengths) { length in
+                        passCall(pass, shape: shape, length: length) { engine.run($0, $1, $2, causal) }   // [B, H, L, D]
+                    }
                     for length in lengths {
-                        let milliseconds = timePass(pass, shape: shape, length: length, minimumSeconds: Double(minimumMilliseconds) / 1e3) { query, key, value in
-                            engine.run(query, key, value, causal)                                      // [B, H, L, D]
-                        }
-                        previous[length] = milliseconds
                         let perHead = 4 * Double(length) * Double(engine.featureWidth) * Double(shape.headDimension)
                             + 4 * Double(length) * Double(shape.headDimension) * Double(engine.projectionRows)
                         let flops = Double(shape.batch * shape.heads) * perHead * (pass == .forward ? 1 : 3)
                         let record = BenchRecord(engine: name, length: length, causal: causal, pass: pass,
-                                                 milliseconds: milliseconds, flops: flops)
-                        printer.row(record, ratio: length % 2 == 0 ? previous[length / 2].map { milliseconds / $0 } : nil)
+                                                 milliseconds: times[length]!, flops: flops)
+                        printer.row(record, ratio: length % 2 == 0 ? times[length / 2].map { times[length]! / $0 } : nil)
                     }
                 }
             }
         }
+    }
+
+    /// The median milliseconds of each length's timed calls, the lengths
+    /// visited in turn `sweeps` times (see the discussion above); `makeCall`
+    /// prepares one length's inputs and returns its call.
+    func sweptMilliseconds(lengths: [Int], makeCall: (Int) -> () -> Void) -> [Int: Double] {
+        let distinct = Array(Set(lengths)).sorted()
+        let calls = Dictionary(uniqueKeysWithValues: distinct.map { ($0, makeCall($0)) })
+        var samples: [Int: [Double]] = [:]
+        let repeatsPerVisit = (shape.repeats + sweeps - 1) / sweeps
+        for sweep in 0..<sweeps {
+            for length in sweep % 2 == 0 ? distinct : distinct.reversed() {
+                samples[length, default: []] += timedMilliseconds(warmup: shape.warmup, repeats: repeatsPerVisit,
+                                                                  minimumSeconds: Double(minimumMilliseconds) / 1e3 / Double(sweeps),
+                                                                  calls[length]!)
+            }
+        }
+        return samples.mapValues(median)
     }
 }

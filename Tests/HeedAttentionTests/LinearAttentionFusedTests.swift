@@ -280,6 +280,30 @@ final class LinearAttentionFusedTests: XCTestCase {
         }
     }
 
+    /// One batch and one key/value head for four query heads: fewer groups
+    /// than cores, so the fused path splits the group into parts that each
+    /// recompute the shared state (and, for elu+1 and RFA, map the keys
+    /// themselves) and sums the parts' key and value gradients.
+    func testGroupSplitAcrossCoresMatchesTheReference() {
+        let rfa = RandomFeatureAttention(features: 8, headDimension: 6, sigma: 1.5, seed: 21)
+        for (tq, tk) in [(9, 9), (5, 13), (70, 70)] {
+            let inputs = [randomAwayFromZero([1, 4, tq, 6], seed: 22), randomAwayFromZero([1, 1, tk, 6], seed: 23),
+                          randomTensor([1, 1, tk, 3], seed: 24)]
+            for causal in [false, true] {
+                compare("elu split group Tq \(tq) Tk \(tk) causal \(causal)", inputs) { implementation, x in
+                    var engine = LinearAttention()
+                    engine.implementation = implementation
+                    return engine(query: x[0], key: x[1], value: x[2], causal: causal, chunkSize: 7)
+                }
+                compare("rfa split group Tq \(tq) Tk \(tk) causal \(causal)", inputs, rtol: 5e-4, atol: 5e-5) { implementation, x in
+                    var engine = rfa
+                    engine.implementation = implementation
+                    return engine(query: x[0], key: x[1], value: x[2], causal: causal, chunkSize: 7)
+                }
+            }
+        }
+    }
+
     /// Performer's shifts are maxima — of a query row, of a whole head of
     /// keys: when several entries tie (identical key rows; a projection with
     /// repeated rows, which ties entries within a row), the shift's gradient

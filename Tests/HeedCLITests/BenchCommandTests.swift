@@ -121,6 +121,7 @@ final class BenchCommandTests: XCTestCase {
             (["bench", "linear", "--lengths", "64", "--passes", "backward"], "--passes"),
             (["bench", "linear", "--lengths", "64", "--min-time-ms", "60001"], "--min-time-ms"),
             (["bench", "linear", "--lengths", "64", "--min-time-ms=-1"], "--min-time-ms"),
+            (["bench", "linear", "--lengths", "64", "--sweeps", "0"], "--sweeps"),
         ]
         for (arguments, message) in cases {
             let run = try runHeed(arguments)

@@ -179,18 +179,27 @@ public struct RandomFeatureAttention {
     /// - Returns: [B, H, Tq, Dv].
     public func callAsFunction(query: Tensor, key: Tensor, value: Tensor, causal: Bool = false,
                                gateInput: Tensor? = nil, chunkSize: Int = 64) -> Tensor {
-        let queryFeatures = features(of: query)                                        // [B, H, Tq, 2m]
-        let keyFeatures = features(of: key)                                            // [B, Hkv, Tk, 2m]
-        guard causal else {
-            precondition(gate == nil, "RandomFeatureAttention: the gate (eq. 7) is defined for the causal form only")
-            return KernelizedAttention.bidirectional(queryFeatures: queryFeatures, keyFeatures: keyFeatures, value: value,
-                                                     denominatorEpsilon: denominatorEpsilon, implementation: implementation)
-        }
+        precondition(query.rank == 4 && key.rank == 4 && query.shape[3] == headDimension && key.shape[3] == headDimension,
+                     "RandomFeatureAttention: query \(query.shape) and key \(key.shape) must be [B, H, T, \(headDimension)]")
+        precondition(causal || gate == nil, "RandomFeatureAttention: the gate (eq. 7) is defined for the causal form only")
         var decay: KernelizedAttention.Decay?
-        if let gate {
+        if causal, let gate {
             guard let gateInput else { preconditionFailure("RandomFeatureAttention: a gated RFA needs gateInput [B, H|1, Tk, Dx]") }
             precondition(gateInput.shape[2] == key.shape[2], "RandomFeatureAttention: gateInput \(gateInput.shape) has not Tk = \(key.shape[2]) steps")
             decay = gate.decay(gateInput)
+        }
+        if implementation == .fused {
+            // Each work item maps its own heads' rows: no [B, H, T, 2m] feature tensors.
+            let map = FusedFeatureMaps.randomFourierItems(projection: projection, sigma: sigma, normalizesInputs: normalizesInputs)
+            return KernelizedAttention.fused(queryFeatures: query, keyFeatures: key, value: value, causal: causal,
+                                             chunkSize: causal ? chunkSize : 64, denominatorEpsilon: denominatorEpsilon, decay: decay,
+                                             itemFeatures: map)
+        }
+        let queryFeatures = features(of: query)                                        // [B, H, Tq, 2m]
+        let keyFeatures = features(of: key)                                            // [B, Hkv, Tk, 2m]
+        guard causal else {
+            return KernelizedAttention.bidirectional(queryFeatures: queryFeatures, keyFeatures: keyFeatures, value: value,
+                                                     denominatorEpsilon: denominatorEpsilon, implementation: implementation)
         }
         return KernelizedAttention.causal(queryFeatures: queryFeatures, keyFeatures: keyFeatures, value: value,
                                           chunkSize: chunkSize, denominatorEpsilon: denominatorEpsilon, decay: decay,
