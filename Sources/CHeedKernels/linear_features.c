@@ -107,18 +107,48 @@ static float unit_row(const float *x, int64_t d, int normalize, float *unit) {
     return norm;
 }
 
+void heed_linear_random_fourier_block(const heed_linear_table *k, const heed_linear_random_fourier *map, int64_t m,
+                                      const float *x, int64_t n, float *scratch, float *features) {
+    const int64_t d = map->input_width;
+    float *unit = scratch, *u = scratch + n * d;
+    for (int64_t r = 0; r < n; r++) unit_row(x + r * d, d, map->normalize, unit + r * d);
+    k->gemm(n, m, d, unit, d, 1, map->w_transposed, m, u, m, 0, HEED_TRIANGLE_NONE);          // x̂ Wᵀ
+    k->sincos_features(u, n, m, map->angle_scale, map->scale, features);
+}
+
+void heed_linear_random_fourier_block_backward(const heed_linear_table *k, const heed_linear_random_fourier *map, int64_t m,
+                                               const float *x, const float *features, const float *grad, int64_t n,
+                                               float *scratch, float *grad_x) {
+    const int64_t d = map->input_width;
+    float *du = scratch, *unit = scratch + n * m;
+    for (int64_t r = 0; r < n; r++) {                                                          // ∂a = φ_cos ∘ ∂φ_sin − φ_sin ∘ ∂φ_cos
+        const float *sine = features + r * 2 * m, *cosine = sine + m;
+        const float *grad_sine = grad + r * 2 * m, *grad_cosine = grad_sine + m;
+        for (int64_t i = 0; i < m; i++) du[r * m + i] = cosine[i] * grad_sine[i] - sine[i] * grad_cosine[i];
+    }
+    k->gemm(n, d, m, du, m, 1, map->w, d, grad_x, d, 0, HEED_TRIANGLE_NONE);                  // ∂a W
+    for (int64_t r = 0; r < n; r++) {
+        float *row = grad_x + r * d;
+        for (int64_t j = 0; j < d; j++) row[j] *= map->angle_scale;                            // ∂x̂
+        if (!map->normalize) continue;
+        const float norm = unit_row(x + r * d, d, 1, unit);
+        if (norm > 1e-12f) {
+            const float along = dot8(unit, row, d);
+            for (int64_t j = 0; j < d; j++) row[j] = (row[j] - unit[j] * along) / norm;
+        } else {
+            for (int64_t j = 0; j < d; j++) row[j] /= 1e-12f;
+        }
+    }
+}
+
 int heed_random_fourier_features_f32(const float *x, int64_t rows, int64_t d, const float *w_transposed, int64_t m,
                                      int32_t normalize, float angle_scale, float scale, float *features) {
     const heed_linear_table *k = heed_linear_active();
+    const heed_linear_random_fourier map = {w_transposed, NULL, d, normalize, angle_scale, scale};
     float *scratch = malloc((size_t)(FEATURE_BLOCK * (d + m)) * sizeof(float));
     if (!scratch) return -1;
-    float *unit = scratch, *u = scratch + FEATURE_BLOCK * d;
-    for (int64_t r0 = 0; r0 < rows; r0 += FEATURE_BLOCK) {
-        const int64_t n = min64(FEATURE_BLOCK, rows - r0);
-        for (int64_t r = 0; r < n; r++) unit_row(x + (r0 + r) * d, d, normalize, unit + r * d);
-        k->gemm(n, m, d, unit, d, 1, w_transposed, m, u, m, 0, HEED_TRIANGLE_NONE);     // x̂ Wᵀ
-        k->sincos_features(u, n, m, angle_scale, scale, features + r0 * 2 * m);
-    }
+    for (int64_t r0 = 0; r0 < rows; r0 += FEATURE_BLOCK)
+        heed_linear_random_fourier_block(k, &map, m, x + r0 * d, min64(FEATURE_BLOCK, rows - r0), scratch, features + r0 * 2 * m);
     free(scratch);
     return 0;
 }
@@ -127,31 +157,12 @@ int heed_random_fourier_features_backward_f32(const float *x, const float *featu
                                               int64_t d, const float *w, int64_t m, int32_t normalize, float angle_scale,
                                               float *grad_x) {
     const heed_linear_table *k = heed_linear_active();
+    const heed_linear_random_fourier map = {NULL, w, d, normalize, angle_scale, 0};
     float *scratch = malloc((size_t)(FEATURE_BLOCK * m + d) * sizeof(float));
     if (!scratch) return -1;
-    float *du = scratch, *unit = scratch + FEATURE_BLOCK * m;
-    for (int64_t r0 = 0; r0 < rows; r0 += FEATURE_BLOCK) {
-        const int64_t n = min64(FEATURE_BLOCK, rows - r0);
-        for (int64_t r = 0; r < n; r++) {                                              // ∂a = φ_cos ∘ ∂φ_sin − φ_sin ∘ ∂φ_cos
-            const float *sine = features + (r0 + r) * 2 * m, *cosine = sine + m;
-            const float *grad_sine = grad + (r0 + r) * 2 * m, *grad_cosine = grad_sine + m;
-            for (int64_t i = 0; i < m; i++) du[r * m + i] = cosine[i] * grad_sine[i] - sine[i] * grad_cosine[i];
-        }
-        float *gx = grad_x + r0 * d;
-        k->gemm(n, d, m, du, m, 1, w, d, gx, d, 0, HEED_TRIANGLE_NONE);                // ∂a W
-        for (int64_t r = 0; r < n; r++) {
-            float *row = gx + r * d;
-            for (int64_t j = 0; j < d; j++) row[j] *= angle_scale;                     // ∂x̂
-            if (!normalize) continue;
-            const float norm = unit_row(x + (r0 + r) * d, d, 1, unit);
-            if (norm > 1e-12f) {
-                const float along = dot8(unit, row, d);
-                for (int64_t j = 0; j < d; j++) row[j] = (row[j] - unit[j] * along) / norm;
-            } else {
-                for (int64_t j = 0; j < d; j++) row[j] /= 1e-12f;
-            }
-        }
-    }
+    for (int64_t r0 = 0; r0 < rows; r0 += FEATURE_BLOCK)
+        heed_linear_random_fourier_block_backward(k, &map, m, x + r0 * d, features + r0 * 2 * m, grad + r0 * 2 * m,
+                                                  min64(FEATURE_BLOCK, rows - r0), scratch, grad_x + r0 * d);
     free(scratch);
     return 0;
 }

@@ -61,23 +61,70 @@ static inline void heed_linear_load_values(const float *value, int64_t dv, int64
     }
 }
 
-/// The features of `n` rows [n, F] read from `rows`: `rows` itself when the
-/// shape's feature map is HEED_LINEAR_FEATURES_GIVEN, else φ(rows) written
-/// into `buffer` (room for n · F floats) and returned.
-static inline const float *heed_linear_features(const heed_linear_table *k, int32_t feature_map, const float *rows,
-                                                int64_t n, int64_t f, float *buffer) {
-    if (feature_map == HEED_LINEAR_FEATURES_GIVEN) return rows;
-    k->elu_plus_one(rows, buffer, n * f);
-    return buffer;
+/// Floats of scratch the feature-map helpers below need (room for
+/// heed_linear_random_fourier_block and its backward).
+static inline int64_t heed_linear_map_scratch(const heed_linear_scan_shape *shape) {
+    if (shape->feature_map != HEED_LINEAR_FEATURES_RANDOM_FOURIER) return 0;
+    return shape->chunk * (shape->random_fourier->input_width + shape->features) + shape->random_fourier->input_width;
 }
 
-/// Turns ∂φ of `count` entries into ∂x in place, for features computed by
-/// heed_linear_features from `rows` (`features` is what it returned): the
-/// chain rule of the feature map, nothing when the features were given.
-static inline void heed_linear_feature_gradient(int32_t feature_map, const float *rows, const float *features,
-                                                int64_t count, float *gradient) {
-    if (feature_map == HEED_LINEAR_FEATURES_GIVEN) return;
-    heed_elu_plus_one_backward_f32(rows, features, gradient, gradient, count);
+/// The width of a row of query_features and key_features: F, or D for random Fourier features.
+static inline int64_t heed_linear_input_width(const heed_linear_scan_shape *shape) {
+    return shape->feature_map == HEED_LINEAR_FEATURES_RANDOM_FOURIER ? shape->random_fourier->input_width : shape->features;
+}
+
+/// Random Fourier features of n ≤ chunk rows (linear_features.c), with
+/// `scratch` (heed_linear_map_scratch floats) instead of memory of its own.
+void heed_linear_random_fourier_block(const heed_linear_table *k, const heed_linear_random_fourier *map, int64_t m,
+                                      const float *x, int64_t n, float *scratch, float *features);
+/// Its backward: ∂x [n, D] from x, φ and ∂φ [n, 2m].
+void heed_linear_random_fourier_block_backward(const heed_linear_table *k, const heed_linear_random_fourier *map, int64_t m,
+                                               const float *x, const float *features, const float *grad, int64_t n,
+                                               float *scratch, float *grad_x);
+
+/// The features of `n` rows read from `rows` (row width heed_linear_input_width):
+/// `rows` itself when the shape's feature map is HEED_LINEAR_FEATURES_GIVEN,
+/// else φ(rows) written into `buffer` (room for n · F floats) and returned.
+static inline const float *heed_linear_features(const heed_linear_table *k, const heed_linear_scan_shape *shape,
+                                                const float *rows, int64_t n, float *buffer, float *map_scratch) {
+    switch (shape->feature_map) {
+    case HEED_LINEAR_FEATURES_ELU_PLUS_ONE:
+        k->elu_plus_one(rows, buffer, n * shape->features);
+        return buffer;
+    case HEED_LINEAR_FEATURES_RANDOM_FOURIER:
+        heed_linear_random_fourier_block(k, shape->random_fourier, shape->features / 2, rows, n, map_scratch, buffer);
+        return buffer;
+    default:
+        return rows;
+    }
+}
+
+/// Where to write ∂φ of rows whose ∂x goes to `grad_rows`: there itself when
+/// φ and x have the same width (given features, elu + 1), else `scratch`
+/// ([n, F]); heed_linear_feature_gradient then turns it into ∂x.
+static inline float *heed_linear_feature_gradient_buffer(const heed_linear_scan_shape *shape, float *grad_rows, float *scratch) {
+    return shape->feature_map == HEED_LINEAR_FEATURES_RANDOM_FOURIER ? scratch : grad_rows;
+}
+
+/// ∂x of `n` rows into `grad_rows` from ∂φ in `grad_features` (which may be
+/// `grad_rows` itself, see heed_linear_feature_gradient_buffer), for features
+/// that heed_linear_features computed from `rows` (`features` is what it returned).
+static inline void heed_linear_feature_gradient(const heed_linear_table *k, const heed_linear_scan_shape *shape,
+                                                const float *rows, const float *features, const float *grad_features,
+                                                int64_t n, float *map_scratch, float *grad_rows) {
+    switch (shape->feature_map) {
+    case HEED_LINEAR_FEATURES_ELU_PLUS_ONE:
+        heed_elu_plus_one_backward_f32(rows, features, grad_features, grad_rows, n * shape->features);
+        return;
+    case HEED_LINEAR_FEATURES_RANDOM_FOURIER:
+        heed_linear_random_fourier_block_backward(k, shape->random_fourier, shape->features / 2, rows, features, grad_features, n,
+                                                  map_scratch, grad_rows);
+        return;
+    default:
+        if (grad_features != grad_rows)
+            for (int64_t i = 0; i < n * shape->features; i++) grad_rows[i] = grad_features[i];
+        return;
+    }
 }
 
 /// x · y accumulated in double over four chains (bound by throughput, not

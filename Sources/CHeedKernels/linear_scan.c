@@ -33,7 +33,7 @@
 // e^{A}⟨S_{c−1}, dS⟩ (keys before it, queries after it). Then
 // ∂L/∂logDecay_l = Σ_{t ≥ l} ∂L/∂a_t inside the chunk.
 //
-// With a feature map in the shape (HEED_LINEAR_FEATURES_ELU_PLUS_ONE) the
+// With a feature map in the shape (elu + 1, random Fourier features) the
 // inputs are q and k: each chunk's φ(K_c) and each head's φ(Q_c) are computed
 // into scratch (`phi_k`, `phi_q`, [C, F]) where they are read, and the
 // backward turns ∂φ into ∂q, ∂k once a chunk's gradients are complete.
@@ -57,7 +57,8 @@ typedef struct geometry {
     int64_t prefix_chunks, chunks, segment, checkpoints;
     int64_t states;     ///< state copies: G with decay, 1 without
     int decay;
-    int32_t feature_map;
+    int64_t w;          ///< the row width of query_features and key_features (heed_linear_input_width)
+    int64_t map_size;   ///< scratch floats of the feature map (heed_linear_map_scratch)
     float epsilon;
 } geometry;
 
@@ -78,7 +79,8 @@ static geometry make_geometry(const heed_linear_scan_shape *shape) {
     g.checkpoints = (g.chunks + g.segment - 1) / g.segment;
     g.decay = shape->has_decay != 0;
     g.states = g.decay ? g.heads : 1;
-    g.feature_map = shape->feature_map;
+    g.w = heed_linear_input_width(shape);
+    g.map_size = heed_linear_map_scratch(shape);
     g.epsilon = shape->epsilon;
     return g;
 }
@@ -154,17 +156,17 @@ static void advance(const heed_linear_table *k, const geometry *g, float *state,
 
 typedef struct scratch {
     float *vp, *vpt, *kt, *p, *w, *e, *dw, *g_tilde, *g_scaled, *u, *du, *du_decayed;
-    float *z, *dkg, *dk, *dv, *tmp_v, *st, *dst, *a, *negative_a, *scale, *da, *ds, *advance, *phi_k, *phi_q;
+    float *z, *dkg, *dk, *dv, *tmp_v, *st, *dst, *a, *negative_a, *scale, *da, *ds, *advance, *phi_k, *phi_q, *dphi_q, *map;
     float *block;
 } scratch;
 
 static int make_scratch(const geometry *g, scratch *s) {
     const int64_t c = g->chunk, f = g->f, dp = g->dp;
     const int64_t sizes[] = {c * dp, dp * c, f * c, c * c, c * c, c * c, c * c, c * c, c * c, c * dp, c * dp, c * dp,
-                             c * f, c * f, c * f, c * dp, c * dp, dp * f, dp * f, c, c, c, c, c, c + c * dp, c * f, c * f};
+                             c * f, c * f, c * f, c * dp, c * dp, dp * f, dp * f, c, c, c, c, c, c + c * dp, c * f, c * f, c * f, g->map_size};
     float **slots[] = {&s->vp, &s->vpt, &s->kt, &s->p, &s->w, &s->e, &s->dw, &s->g_tilde, &s->g_scaled, &s->u, &s->du,
                        &s->du_decayed, &s->z, &s->dkg, &s->dk, &s->dv, &s->tmp_v, &s->st, &s->dst, &s->a,
-                       &s->negative_a, &s->scale, &s->da, &s->ds, &s->advance, &s->phi_k, &s->phi_q};
+                       &s->negative_a, &s->scale, &s->da, &s->ds, &s->advance, &s->phi_k, &s->phi_q, &s->dphi_q, &s->map};
     const int count = (int)(sizeof(sizes) / sizeof(sizes[0]));
     int64_t total = 0;
     for (int i = 0; i < count; i++) total += (sizes[i] + 15) & ~(int64_t)15;   // 64-byte multiples
@@ -197,7 +199,7 @@ int heed_linear_scan_forward(const heed_linear_scan_shape *shape,
         chunk_range(&g, c, &start, &end);
         const int64_t n = end - start;
         const int has_state = c > 0;
-        const float *keys = heed_linear_features(k, g.feature_map, key_features + start * f, n, f, s.phi_k);   // φ(K_c) [n, F]
+        const float *keys = heed_linear_features(k, shape, key_features + start * g.w, n, s.phi_k, s.map);   // φ(K_c) [n, F]
         if (checkpoints && c % g.segment == 0)
             memcpy(checkpoints + (c / g.segment) * g.states * state_size, states, (size_t)(g.states * state_size) * sizeof(float));
         heed_linear_load_values(value, g.dv, start, n, s.vp);                                     // [n, Dv+1]
@@ -212,8 +214,8 @@ int heed_linear_scan_forward(const heed_linear_scan_shape *shape,
             }
             if (is_query_chunk) {
                 const int64_t first = start - g.shift;                               // the chunk's first query
-                const float *queries = heed_linear_features(k, g.feature_map, query_features + (head * g.tq + first) * f, n, f,
-                                                            s.phi_q);               // φ(Q_c) [n, F]
+                const float *queries = heed_linear_features(k, shape, query_features + (head * g.tq + first) * g.w, n, s.phi_q,
+                                                            s.map);                 // φ(Q_c) [n, F]
                 k->gemm(n, n, f, queries, f, 1, s.kt, n, s.p, n, 0, HEED_TRIANGLE_OUTPUT_LOWER);   // P
                 pair_decay(k, a, s.negative_a, n, s.e);
                 masked_product(s.p, s.e, a ? s.scale : NULL, n, s.w);               // W = P ∘ E ∘ s
@@ -291,7 +293,7 @@ int heed_linear_scan_backward(const heed_linear_scan_shape *shape,
             float *next = segment_states + (c - c0 + 1) * set_size;
             memcpy(next, segment_states + (c - c0) * set_size, (size_t)set_size * sizeof(float));
             heed_linear_load_values(value, g.dv, start, n, s.vp);
-            const float *keys = heed_linear_features(k, g.feature_map, key_features + start * f, n, f, s.phi_k);
+            const float *keys = heed_linear_features(k, shape, key_features + start * g.w, n, s.phi_k, s.map);
             for (int64_t head = 0; head < g.states; head++) {
                 const float *a = NULL;
                 if (g.decay) {
@@ -307,7 +309,7 @@ int heed_linear_scan_backward(const heed_linear_scan_shape *shape,
             chunk_range(&g, c, &start, &end);
             const int64_t n = end - start;
             const int has_state = c > 0, has_ds = c + 1 < g.chunks, is_query_chunk = c >= g.prefix_chunks;
-            const float *keys = heed_linear_features(k, g.feature_map, key_features + start * f, n, f, s.phi_k);   // φ(K_c) [n, F]
+            const float *keys = heed_linear_features(k, shape, key_features + start * g.w, n, s.phi_k, s.map);   // φ(K_c) [n, F]
             const float *previous = segment_states + (c - c0) * set_size;           // S_{c−1}, [S, F, Dv+1]
             heed_linear_load_values(value, g.dv, start, n, s.vp);
             heed_linear_transpose(s.vp, n, dp, dp, s.vpt);                                        // [Dv+1, n]
@@ -335,10 +337,11 @@ int heed_linear_scan_backward(const heed_linear_scan_shape *shape,
                     if (has_state && is_query_chunk) heed_linear_transpose(previous + head * state_size, f, dp, dp, s.st);
                 }
                 const int64_t first = start - g.shift;
-                const float *raw_queries = query_features + (head * g.tq + first) * f;
-                const float *queries = is_query_chunk ? heed_linear_features(k, g.feature_map, raw_queries, n, f, s.phi_q)
+                const float *raw_queries = query_features + (head * g.tq + first) * g.w;
+                const float *queries = is_query_chunk ? heed_linear_features(k, shape, raw_queries, n, s.phi_q, s.map)
                                                       : raw_queries;                 // φ(Q_c) [n, F]
-                float *grad_queries = grad_query_features + (head * g.tq + first) * f;
+                float *grad_query_rows = grad_query_features + (head * g.tq + first) * g.w;
+                float *grad_queries = heed_linear_feature_gradient_buffer(shape, grad_query_rows, s.dphi_q);   // ∂φ(Q_c) [n, F]
                 if (is_query_chunk) {
                     // ∂U from (2): ∂U[:, :Dv] = ∂out / den, ∂U[:, Dv] = −(∂out · out) / den.
                     for (int64_t t = 0; t < n; t++) {
@@ -361,7 +364,7 @@ int heed_linear_scan_backward(const heed_linear_scan_shape *shape,
                     if (has_state)
                         k->gemm(n, f, dp, s.du_decayed, dp, 1, s.st, f, grad_queries, f, 1, HEED_TRIANGLE_NONE);
                     if (a) for (int64_t t = 0; t < n; t++) s.da[t] += heed_linear_dot(queries + t * f, grad_queries + t * f, f);
-                    heed_linear_feature_gradient(g.feature_map, raw_queries, queries, n * f, grad_queries);   // ∂φQ → ∂Q
+                    heed_linear_feature_gradient(k, shape, raw_queries, queries, grad_queries, n, s.map, grad_query_rows);   // ∂φQ → ∂Q
                 }
                 if (g.decay) {
                     // s_j scales key j's every pair: ∂s_j = φk_j · ∂φk_j(raw), ∂φk_j = s_j ∂φk_j(raw).
@@ -383,8 +386,7 @@ int heed_linear_scan_backward(const heed_linear_scan_shape *shape,
                 if (is_query_chunk && has_state)
                     k->gemm(f, dp, n, queries, 1, f, s.du_decayed, dp, head_ds, dp, 1, HEED_TRIANGLE_NONE);
             }
-            memcpy(grad_key_features + start * f, s.dk, (size_t)(n * f) * sizeof(float));
-            heed_linear_feature_gradient(g.feature_map, key_features + start * f, keys, n * f, grad_key_features + start * f);
+            heed_linear_feature_gradient(k, shape, key_features + start * g.w, keys, s.dk, n, s.map, grad_key_features + start * g.w);
             for (int64_t j = 0; j < n; j++) memcpy(grad_value + (start + j) * g.dv, s.dv + j * dp, (size_t)g.dv * sizeof(float));
         }
     }

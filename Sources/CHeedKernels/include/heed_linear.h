@@ -23,7 +23,22 @@ typedef enum heed_linear_feature_map {
     /// each chunk as it reads it, so no [T, F] feature tensor exists, and the
     /// backward's gradients are those of q and k (F = D).
     HEED_LINEAR_FEATURES_ELU_PLUS_ONE = 1,
+    /// The rows q, k; the kernel applies RFA's random Fourier features
+    /// (heed_random_fourier_features_f32 with the shape's `random_fourier`) to
+    /// each chunk as it reads it (F = 2m, rows of width D).
+    HEED_LINEAR_FEATURES_RANDOM_FOURIER = 2,
 } heed_linear_feature_map;
+
+/// The parameters of HEED_LINEAR_FEATURES_RANDOM_FOURIER (see
+/// heed_random_fourier_features_f32).
+typedef struct heed_linear_random_fourier {
+    const float *w_transposed;  ///< Wᵀ [D, m]
+    const float *w;             ///< W [m, D] (the backward)
+    int64_t input_width;        ///< D
+    int32_t normalize;
+    float angle_scale;
+    float scale;
+} heed_linear_random_fourier;
 
 /// The geometry of one causal scan: one key/value head and the `heads` query
 /// heads that share it (grouped-query attention; 1 without grouping).
@@ -42,6 +57,7 @@ typedef struct heed_linear_scan_shape {
     float epsilon;          ///< ε added to every denominator
     int32_t has_decay;      ///< 1: per-step decay (log_decay, input_scale given), 0: none
     int32_t feature_map;    ///< a heed_linear_feature_map: what query_features and key_features hold
+    const heed_linear_random_fourier *random_fourier;   ///< with HEED_LINEAR_FEATURES_RANDOM_FOURIER, else NULL
 } heed_linear_scan_shape;
 
 /// The number of saved states the forward writes for the backward

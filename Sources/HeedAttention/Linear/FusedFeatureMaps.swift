@@ -187,29 +187,6 @@ enum FusedFeatureMaps {
         }
     }
 
-    /// The same map for the fused attention to apply per work item
-    /// (``KernelizedAttention/ItemFeatureMap``): rows of x [.., D] → [.., 2m],
-    /// and ∂x from ∂φ, by the kernels above.
-    static func randomFourierItems(projection: Tensor, sigma: Float, normalizesInputs: Bool) -> KernelizedAttention.ItemFeatureMap {
-        let (m, d) = (projection.shape[0], projection.shape[1])
-        let scale = Float(1 / Double(m).squareRoot())
-        let transposed = Tensor.withoutGrad { projection.transposed() }    // W̃ᵀ [D, m]
-        let w = projection.detached()                                       // W̃ [m, D]
-        return .init(width: 2 * m, inputWidth: d, apply: { x, rows, out in
-            let status = transposed.withUnsafeScalars { wt in
-                heed_random_fourier_features_f32(x, Int64(rows), Int64(d), wt.baseAddress!, Int64(m), normalizesInputs ? 1 : 0,
-                                                 1 / sigma, scale, out)
-            }
-            precondition(status == 0, "RandomFeatureAttention: out of memory for the features' scratch")
-        }, backward: { x, phi, gradient, rows, gradX in
-            let status = w.withUnsafeScalars { w in
-                heed_random_fourier_features_backward_f32(x, phi, gradient, Int64(rows), Int64(d), w.baseAddress!, Int64(m),
-                                                          normalizesInputs ? 1 : 0, 1 / sigma, gradX)
-            }
-            precondition(status == 0, "RandomFeatureAttention: out of memory for the features' backward scratch")
-        })
-    }
-
     // MARK: elu + 1
 
     /// ``LinearAttention/features(_:)``, fused: φ = x + 1 (x > 0), eˣ (x ≤ 0) in

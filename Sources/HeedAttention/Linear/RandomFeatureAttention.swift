@@ -189,11 +189,11 @@ public struct RandomFeatureAttention {
             decay = gate.decay(gateInput)
         }
         if implementation == .fused {
-            // Each work item maps its own heads' rows: no [B, H, T, 2m] feature tensors.
-            let map = FusedFeatureMaps.randomFourierItems(projection: projection, sigma: sigma, normalizesInputs: normalizesInputs)
+            // The kernels map q and k chunk by chunk: no [B, H, T, 2m] feature tensors.
+            let map = KernelizedAttention.RandomFourierMap(projection: projection, sigma: sigma, normalizesInputs: normalizesInputs)
             return KernelizedAttention.fused(queryFeatures: query, keyFeatures: key, value: value, causal: causal,
                                              chunkSize: causal ? chunkSize : 64, denominatorEpsilon: denominatorEpsilon, decay: decay,
-                                             itemFeatures: map)
+                                             randomFourier: map)
         }
         let queryFeatures = features(of: query)                                        // [B, H, Tq, 2m]
         let keyFeatures = features(of: key)                                            // [B, Hkv, Tk, 2m]
