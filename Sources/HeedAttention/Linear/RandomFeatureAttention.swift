@@ -169,6 +169,12 @@ public struct RandomFeatureAttention {
     /// RFA, bidirectional (eq. 5) or causal (query i sees keys j ≤ i + Tk − Tq),
     /// gated when ``gate`` is set (causal only).
     ///
+    /// The fused implementation (the default) hands q and k to the kernels,
+    /// which compute φ for each chunk of 64 rows as they read it: no
+    /// [B, H, T, 2m] feature tensors, forward or backward (at L = 32768 those
+    /// were 256 MiB each, and RFA ran at 112–124 GFLOP/s against 142–144 now;
+    /// BENCHMARKS.md).
+    ///
     /// - Parameters:
     ///   - query: [B, H, Tq, D].
     ///   - key: [B, Hkv, Tk, D], Tk ≥ 1 (Tk ≥ Tq when causal).
