@@ -14,19 +14,11 @@ extension KernelizedAttention {
     /// ``causal(queryFeatures:keyFeatures:value:chunkSize:denominatorEpsilon:decay:implementation:)``
     /// and ``bidirectional(queryFeatures:keyFeatures:value:denominatorEpsilon:implementation:)``).
     ///
-    /// `featureMap`: what `queryFeatures` and `keyFeatures` hold — the
-    /// features (`HEED_LINEAR_FEATURES_GIVEN`), or q and k for the kernels to
-    /// map chunk by chunk (`HEED_LINEAR_FEATURES_ELU_PLUS_ONE`: no [T, F]
-    /// feature tensor, and the gradients are those of q and k).
-    /// `randomFourier`: `queryFeatures` and `keyFeatures` are q and k and the
-    /// kernels map each chunk with RFA's random Fourier features
-    /// (`HEED_LINEAR_FEATURES_RANDOM_FOURIER`; `featureMap` is then ignored).
+    /// `featureMap`: what `queryFeatures` and `keyFeatures` hold (``FeatureMap``).
     static func fused(queryFeatures: Tensor, keyFeatures: Tensor, value: Tensor, causal: Bool, chunkSize: Int,
-                      denominatorEpsilon: Float, decay: Decay?,
-                      featureMap: heed_linear_feature_map = HEED_LINEAR_FEATURES_GIVEN, randomFourier: RandomFourierMap? = nil) -> Tensor {
+                      denominatorEpsilon: Float, decay: Decay?, featureMap: FeatureMap = .given) -> Tensor {
         let plan = ScanPlan(queryFeatures, keyFeatures, value, causal: causal, chunkSize: chunkSize, epsilon: denominatorEpsilon,
-                            decay: decay, featureMap: randomFourier == nil ? featureMap : HEED_LINEAR_FEATURES_RANDOM_FOURIER,
-                            randomFourier: randomFourier)
+                            decay: decay, featureMap: featureMap)
         let inputs = [queryFeatures, keyFeatures, value] + (decay.map { [$0.logDecay, $0.inputScale] } ?? [])
         let recording = Tensor.isGradEnabled && inputs.contains { $0.requiresGrad }
         let saved = ScanSaved(plan: plan, keepsCheckpoints: recording)
@@ -65,23 +57,22 @@ extension KernelizedAttention {
         let isCausal: Bool
         let batch: Int, heads: Int, keyHeads: Int, group: Int, queryLength: Int, keyLength: Int
         let features: Int, valueDimension: Int, chunkSize: Int, epsilon: Float, hasDecay: Bool
-        let featureMap: heed_linear_feature_map
+        let featureMap: FeatureMap
         /// The row width of the query and key tensors: F, or D for random Fourier features.
         let inputWidth: Int
-        let randomFourier: RandomFourierMap?
         /// Query heads of a group per item: the group is split into `parts`.
         let parts: Int
         var items: Int { batch * keyHeads * parts }
 
         init(_ queryFeatures: Tensor, _ keyFeatures: Tensor, _ value: Tensor, causal: Bool, chunkSize: Int, epsilon: Float,
-             decay: Decay?, featureMap: heed_linear_feature_map, randomFourier: RandomFourierMap?) {
+             decay: Decay?, featureMap: FeatureMap) {
             let name = causal ? "KernelizedAttention.causal" : "KernelizedAttention.bidirectional"
             precondition(queryFeatures.rank == 4 && keyFeatures.rank == 4 && value.rank == 4,
                          "\(name): features and values must be [B, H, T, F], got \(queryFeatures.shape), \(keyFeatures.shape), \(value.shape)")
             let (b, h, tq, width) = (queryFeatures.shape[0], queryFeatures.shape[1], queryFeatures.shape[2], queryFeatures.shape[3])
-            let f = randomFourier.map { 2 * $0.projection.shape[0] } ?? width
+            let f = featureMap.randomFourier.map { 2 * $0.projection.shape[0] } ?? width
             let (hkv, tk) = (keyFeatures.shape[1], keyFeatures.shape[2])
-            precondition(keyFeatures.shape[0] == b && keyFeatures.shape[3] == width && (randomFourier.map { $0.projection.shape[1] == width } ?? true),
+            precondition(keyFeatures.shape[0] == b && keyFeatures.shape[3] == width && (featureMap.randomFourier.map { $0.projection.shape[1] == width } ?? true),
                          "\(name): query features \(queryFeatures.shape) and key features \(keyFeatures.shape) disagree")
             precondition(hkv >= 1 && h % hkv == 0, "\(name): \(hkv) key/value heads do not divide \(h) query heads")
             precondition(value.shape[0] == b && value.shape[1] == hkv && value.shape[2] == tk,
@@ -99,7 +90,7 @@ extension KernelizedAttention {
             isCausal = causal
             (batch, heads, keyHeads, group, queryLength, keyLength) = (b, h, hkv, h / hkv, tq, tk)
             (features, valueDimension, self.chunkSize, self.epsilon, hasDecay) = (f, value.shape[3], chunkSize, epsilon, decay != nil)
-            (self.featureMap, self.inputWidth, self.randomFourier) = (featureMap, width, randomFourier)
+            (self.featureMap, self.inputWidth) = (featureMap, width)
             let groupsOfHeads = b * hkv
             parts = groupsOfHeads >= LinearParallel.cores ? 1
                 : Swift.min(group, (LinearParallel.cores + groupsOfHeads - 1) / groupsOfHeads)
@@ -118,7 +109,7 @@ extension KernelizedAttention {
         /// Runs `body` with the kernels' `random_fourier` parameters (nil without that map),
         /// valid during the call.
         func withMapParameters(_ body: (UnsafePointer<heed_linear_random_fourier>?) -> Void) {
-            guard let map = randomFourier else { return body(nil) }
+            guard let map = featureMap.randomFourier else { return body(nil) }
             Tensor.withUnsafeScalars([map.transposed, map.projection]) { w in
                 var parameters = heed_linear_random_fourier(w_transposed: w[0], w: w[1], input_width: Int64(inputWidth),
                                                             normalize: map.normalizesInputs ? 1 : 0, angle_scale: map.angleScale,
@@ -145,7 +136,7 @@ extension KernelizedAttention {
                                                key_length: Int64(keyLength), features: Int64(features),
                                                value_dim: Int64(valueDimension), chunk: Int64(chunkSize),
                                                epsilon: epsilon, has_decay: hasDecay ? 1 : 0,
-                                               feature_map: Int32(bitPattern: featureMap.rawValue), random_fourier: nil)
+                                               feature_map: Int32(bitPattern: featureMap.kind.rawValue), random_fourier: nil)
             return (offsets, shape)
         }
 
@@ -185,6 +176,33 @@ extension KernelizedAttention {
             let gradValue = (parts == 1 ? gradValueParts : gradValueParts.sum(axis: 0)).reshaped(inputs[2].shape) // [B, Hkv, Tk, Dv]
             let gradients: [Tensor?] = [gradQuery, gradKey, gradValue] + (hasDecay ? [gradLogDecay, gradInputScale] : [])
             return zip(inputs, gradients).map { input, gradient in input.requiresGrad ? gradient : nil }
+        }
+    }
+
+    /// What the fused kernels' query and key inputs hold: the features
+    /// themselves, or q and k for the kernels to map chunk by chunk as they
+    /// read them (no [B, H, T, F] feature tensors; the gradients are then
+    /// those of q and k).
+    enum FeatureMap: Sendable {
+        /// φ(Q), φ(K) [.., F].
+        case given
+        /// q, k [.., D]; φ = elu + 1 (F = D).
+        case eluPlusOne
+        /// q, k [.., D]; RFA's random Fourier features (F = 2m).
+        case randomFourier(RandomFourierMap)
+
+        /// The kernels' name for it.
+        var kind: heed_linear_feature_map {
+            switch self {
+            case .given: HEED_LINEAR_FEATURES_GIVEN
+            case .eluPlusOne: HEED_LINEAR_FEATURES_ELU_PLUS_ONE
+            case .randomFourier: HEED_LINEAR_FEATURES_RANDOM_FOURIER
+            }
+        }
+
+        var randomFourier: RandomFourierMap? {
+            if case .randomFourier(let map) = self { return map }
+            return nil
         }
     }
 

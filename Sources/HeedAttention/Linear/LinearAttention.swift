@@ -1,4 +1,3 @@
-import CHeedKernels
 import HeedTensor
 
 /// Linear attention with elu+1 features (Katharopoulos et al., 2020,
@@ -65,7 +64,7 @@ public struct LinearAttention {
             // The kernels apply φ chunk by chunk as they read q and k: no φ(Q), φ(K) tensors.
             return KernelizedAttention.fused(queryFeatures: query, keyFeatures: key, value: value, causal: causal,
                                              chunkSize: causal ? chunkSize : 64, denominatorEpsilon: denominatorEpsilon, decay: nil,
-                                             featureMap: HEED_LINEAR_FEATURES_ELU_PLUS_ONE)
+                                             featureMap: .eluPlusOne)
         }
         let queryFeatures = LinearAttention.features(query, implementation: implementation)   // [B, H, Tq, D]
         let keyFeatures = LinearAttention.features(key, implementation: implementation)       // [B, Hkv, Tk, D]

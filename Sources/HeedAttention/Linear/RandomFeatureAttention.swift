@@ -199,7 +199,7 @@ public struct RandomFeatureAttention {
             let map = KernelizedAttention.RandomFourierMap(projection: projection, sigma: sigma, normalizesInputs: normalizesInputs)
             return KernelizedAttention.fused(queryFeatures: query, keyFeatures: key, value: value, causal: causal,
                                              chunkSize: causal ? chunkSize : 64, denominatorEpsilon: denominatorEpsilon, decay: decay,
-                                             randomFourier: map)
+                                             featureMap: .randomFourier(map))
         }
         let queryFeatures = features(of: query)                                        // [B, H, Tq, 2m]
         let keyFeatures = features(of: key)                                            // [B, Hkv, Tk, 2m]
