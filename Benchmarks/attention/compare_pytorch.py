@@ -20,9 +20,8 @@ Two modes:
   linear     `heed bench linear --json` (Performer, elu+1 linear attention,
              RFA; causal and not) over doubling lengths, and the growth of
              time from L/2 to L: linear time means about 2 (target <= 2.2).
-             Each time is the median over rounds (the odd ones walk the
-             lengths downwards); the last column gives each round's largest
-             step from that round's own times.
+             Each time is the median over rounds; the last column gives
+             each round's largest step from that round's own times.
              PyTorch has no such engines; this mode does not import torch.
 
 FLOP conventions are those of `heed bench attention --help` (FlashAttention-2:
@@ -196,17 +195,13 @@ def compare_attention(options):
 
 def compare_linear(options):
     describe_machine()
-    arguments = [options.heed, "bench", "linear", "--json", "--engines", options.engines, "--passes", options.passes,
+    arguments = [options.heed, "bench", "linear", "--json", "--lengths", ",".join(map(str, options.lengths)),
+                 "--engines", options.engines, "--passes", options.passes,
                  "--repeats", str(options.repeats), "--warmup", str(options.warmup), "--min-time-ms", str(options.min_time_ms)]
     samples = {}
     records = []
     for round_index in range(options.rounds):
-        # Odd rounds walk the lengths downwards: a length is then measured after
-        # a longer one, not a shorter one, so what one measurement leaves behind
-        # (caches, the storage pool, the machine's slower spells at a fixed
-        # offset into a round) does not fall on the same length every round.
-        lengths = options.lengths if round_index % 2 == 0 else options.lengths[::-1]
-        for record in run_heed(arguments + ["--lengths", ",".join(map(str, lengths))]):
+        for record in run_heed(arguments):
             key = (record["engine"], record["causal"], record["pass"], record["L"])
             samples.setdefault(key, []).append(record["ms"])
             records.append(dict(record, round=round_index + 1))
@@ -215,7 +210,7 @@ def compare_linear(options):
         with open(options.samples + ".tmp", "w") as file:
             file.writelines(json.dumps(record) + "\n" for record in records)
         os.replace(options.samples + ".tmp", options.samples)
-    print(f"heed bench linear, {options.rounds} round(s) (odd ones with the lengths descending) of median of "
+    print(f"heed bench linear, {options.rounds} round(s) of median of "
           f">= {options.repeats} runs and >= {options.min_time_ms} ms after {options.warmup} warm-up\n")
     print("| engine | causal | pass | " + " | ".join(f"L={length} ms" for length in options.lengths)
           + " | largest t(L)/t(L/2) | largest step in each round |")

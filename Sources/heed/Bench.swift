@@ -148,16 +148,10 @@ func significant(_ value: Double) -> String {
     return String(format: "%.\(decimals)f", value)
 }
 
-/// Median wall-clock milliseconds of the timed calls of `body` after `warmup`
+/// The wall-clock milliseconds of each timed call of `body` after `warmup`
 /// untimed calls: at least `repeats` calls, and more (up to
 /// `maximumRepeats`) until the timed calls add up to `minimumSeconds`, so that
 /// a short call is measured over a stretch of time rather than a few instants.
-func medianMilliseconds(warmup: Int, repeats: Int, minimumSeconds: Double = 0, _ body: () -> Void) -> Double {
-    median(timedMilliseconds(warmup: warmup, repeats: repeats, minimumSeconds: minimumSeconds, body))
-}
-
-/// The wall-clock milliseconds of each timed call, as
-/// ``medianMilliseconds(warmup:repeats:minimumSeconds:_:)`` takes them.
 func timedMilliseconds(warmup: Int, repeats: Int, minimumSeconds: Double = 0, _ body: () -> Void) -> [Double] {
     let maximumRepeats = 10_000
     for _ in 0..<warmup { body() }
@@ -203,12 +197,11 @@ func passCall(_ pass: BenchPass, shape: BenchShape, length: Int,
     }
 }
 
-/// Times one pass of `run` (``passCall(_:shape:length:_:)``): the median of
-/// `shape.repeats` or more timed calls (see ``medianMilliseconds(warmup:repeats:minimumSeconds:_:)``).
-func timePass(_ pass: BenchPass, shape: BenchShape, length: Int, minimumSeconds: Double = 0,
+/// Times one pass of `run` (``passCall(_:shape:length:_:)``): the median
+/// milliseconds of `shape.repeats` calls after `shape.warmup` untimed ones.
+func timePass(_ pass: BenchPass, shape: BenchShape, length: Int,
               _ run: @escaping (_ query: Tensor, _ key: Tensor, _ value: Tensor) -> Tensor) -> Double {
-    medianMilliseconds(warmup: shape.warmup, repeats: shape.repeats, minimumSeconds: minimumSeconds,
-                       passCall(pass, shape: shape, length: length, run))
+    median(timedMilliseconds(warmup: shape.warmup, repeats: shape.repeats, passCall(pass, shape: shape, length: length, run)))
 }
 
 /// Prints a table header or nothing (JSON), then one row or line per record.

@@ -23,9 +23,8 @@ struct BenchLinear: ParsableCommand {
             --min-time-ms/--sweeps. A length's time is the median of all its timed calls. So L and 2L
             are timed over the same stretch of seconds: when the machine runs slower for a while (on
             shared or virtual machines, by 10–25 % for seconds at a time), it slows both and their
-            ratio stands. Before the first measurement every engine, mask and pass runs once at the
-            first length, untimed (the process's one-time costs: worker threads, first page faults).
-            The table's last column is t(L)/t(L/2) when L/2 was also measured: linear time means
+            ratio stands; the process's one-time costs (worker threads, first page faults) fall on the
+            first visit's warm-up calls. The table's last column is t(L)/t(L/2) when L/2 was also measured: linear time means
             about 2.
 
             FLOP convention: with F feature-map entries per position (performer m, rfa 2·(m/2), elu D)
@@ -116,19 +115,8 @@ struct BenchLinear: ParsableCommand {
                        + "chunk \(chunk), median of ≥ \(shape.repeats) runs and ≥ \(minimumMilliseconds) ms in \(sweeps) sweeps "
                        + "after \(shape.warmup) warm-up each, "
                        + "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(kernels) kernels")
-        let engines = try engineList().map { (name: $0, engine: makeEngine($0)) }
-        if shape.warmup > 0, let first = lengths.first {
-            var once = shape
-            (once.warmup, once.repeats) = (0, 1)
-            for (_, engine) in engines {
-                for causal in [false, true] {
-                    for pass in passes {
-                        _ = timePass(pass, shape: once, length: first) { engine.run($0, $1, $2, causal) }
-                    }
-                }
-            }
-        }
-        for (name, engine) in engines {
+        for name in try engineList() {
+            let engine = makeEngine(name)
             for causal in [false, true] {
                 for pass in passes {
                     let times = sweptMilliseconds(lengths: lengths) { length in
