@@ -6,6 +6,7 @@
 // (linear_avx2.c / linear_portable.c); the rest is plain C.
 #include "linear_internal.h"
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 /// Rows per block.
@@ -25,6 +26,46 @@ static float dot8(const float *x, const float *y, int64_t n) {
 
 // MARK: Performer
 
+/// The features of one block of n rows: x̂ into `scaled` [n, D], u into `u`
+/// [n, m], h into `half_norm`, the shifts into `shifts` [n] — shift[r], or
+/// each row's maximum (then also written to row_max, max_index, max_count) —
+/// and φ into `features` unless NULL.
+static void performer_block(const heed_linear_table *k, const float *x, int64_t n, int64_t d, const float *w_transposed, int64_t m,
+                            float input_scale, float epsilon, float feature_scale, const float *shift,
+                            float *row_max, int64_t *max_index, int64_t *max_count,
+                            float *scaled, float *u, float *half_norm, float *shifts, float *features) {
+    for (int64_t r = 0; r < n; r++) {                                                  // x̂ and h
+        float *row = scaled + r * d;
+        for (int64_t j = 0; j < d; j++) row[j] = x[r * d + j] * input_scale;
+        half_norm[r] = dot8(row, row, d) * 0.5f;
+    }
+    k->gemm(n, m, d, scaled, d, 1, w_transposed, m, u, m, 0, HEED_TRIANGLE_NONE);       // u = x̂ Wᵀ
+    if (row_max) k->row_maxima(u, n, m, row_max, max_index, max_count);
+    for (int64_t r = 0; r < n; r++) shifts[r] = shift ? shift[r] : row_max[r];
+    if (features) k->performer_features(u, half_norm, shifts, n, m, epsilon, feature_scale, features);
+}
+
+/// The backward of one block of n rows, except what reaches the shifts:
+/// ∂u = ∂φ ∘ (φ − ε·scale) into `du` [n, m], row_sum_r = Σ_i ∂u_ri,
+/// ∂x = (∂u W − row_sum_r · x̂_r) · input_scale into grad_x [n, D].
+static void performer_block_backward(const heed_linear_table *k, const float *x, const float *features, const float *grad,
+                                     int64_t n, int64_t d, const float *w, int64_t m, float input_scale, float epsilon,
+                                     float feature_scale, float *du, float *row_sum, float *grad_x) {
+    const float offset = epsilon * feature_scale;
+    for (int64_t r = 0; r < n; r++) {                                                  // ∂u = ∂φ ∘ e, e = φ − ε·scale
+        const float *phi = features + r * m, *g = grad + r * m;
+        float *row = du + r * m;
+        for (int64_t i = 0; i < m; i++) row[i] = phi[i] - offset;
+        row_sum[r] = dot8(g, row, m);
+        for (int64_t i = 0; i < m; i++) row[i] *= g[i];
+    }
+    k->gemm(n, d, m, du, m, 1, w, d, grad_x, d, 0, HEED_TRIANGLE_NONE);                // ∂u W
+    for (int64_t r = 0; r < n; r++) {                                                  // − row_sum · x̂, then · input_scale
+        const float sum = row_sum[r];
+        for (int64_t j = 0; j < d; j++) grad_x[r * d + j] = (grad_x[r * d + j] - sum * (x[r * d + j] * input_scale)) * input_scale;
+    }
+}
+
 int heed_performer_features_f32(const float *x, int64_t rows, int64_t d, const float *w_transposed, int64_t m,
                                 float input_scale, float epsilon, float feature_scale, const float *shift,
                                 float *row_max, int64_t *max_index, int64_t *max_count, float *features) {
@@ -32,18 +73,10 @@ int heed_performer_features_f32(const float *x, int64_t rows, int64_t d, const f
     float *scratch = malloc((size_t)(FEATURE_BLOCK * (d + m + 2)) * sizeof(float));
     if (!scratch) return -1;
     float *scaled = scratch, *u = scaled + FEATURE_BLOCK * d, *half_norm = u + FEATURE_BLOCK * m, *shifts = half_norm + FEATURE_BLOCK;
-    for (int64_t r0 = 0; r0 < rows; r0 += FEATURE_BLOCK) {
-        const int64_t n = min64(FEATURE_BLOCK, rows - r0);
-        for (int64_t r = 0; r < n; r++) {                                              // x̂ and h
-            float *row = scaled + r * d;
-            for (int64_t j = 0; j < d; j++) row[j] = x[(r0 + r) * d + j] * input_scale;
-            half_norm[r] = dot8(row, row, d) * 0.5f;
-        }
-        k->gemm(n, m, d, scaled, d, 1, w_transposed, m, u, m, 0, HEED_TRIANGLE_NONE);   // u = x̂ Wᵀ
-        k->row_maxima(u, n, m, row_max + r0, max_index + r0, max_count + r0);
-        for (int64_t r = 0; r < n; r++) shifts[r] = shift ? shift[r0 + r] : row_max[r0 + r];
-        if (features) k->performer_features(u, half_norm, shifts, n, m, epsilon, feature_scale, features + r0 * m);
-    }
+    for (int64_t r0 = 0; r0 < rows; r0 += FEATURE_BLOCK)
+        performer_block(k, x + r0 * d, min64(FEATURE_BLOCK, rows - r0), d, w_transposed, m, input_scale, epsilon, feature_scale,
+                        shift ? shift + r0 : NULL, row_max + r0, max_index + r0, max_count + r0, scaled, u, half_norm, shifts,
+                        features ? features + r0 * m : NULL);
     free(scratch);
     return 0;
 }
@@ -72,26 +105,74 @@ int heed_performer_features_backward_f32(const float *x, const float *features, 
     const heed_linear_table *k = heed_linear_active();
     float *du = malloc((size_t)(FEATURE_BLOCK * m) * sizeof(float));
     if (!du) return -1;
-    const float offset = epsilon * feature_scale;
-    for (int64_t r0 = 0; r0 < rows; r0 += FEATURE_BLOCK) {
-        const int64_t n = min64(FEATURE_BLOCK, rows - r0);
-        for (int64_t r = 0; r < n; r++) {                                              // ∂u = ∂φ ∘ e, e = φ − ε·scale
-            const float *phi = features + (r0 + r) * m, *g = grad + (r0 + r) * m;
-            float *row = du + r * m;
-            for (int64_t i = 0; i < m; i++) row[i] = phi[i] - offset;
-            row_sum[r0 + r] = dot8(g, row, m);
-            for (int64_t i = 0; i < m; i++) row[i] *= g[i];
-        }
-        float *gx = grad_x + r0 * d;
-        k->gemm(n, d, m, du, m, 1, w, d, gx, d, 0, HEED_TRIANGLE_NONE);                // ∂u W
-        for (int64_t r = 0; r < n; r++) {                                              // − row_sum · x̂, then · input_scale
-            const float sum = row_sum[r0 + r];
-            for (int64_t j = 0; j < d; j++)
-                gx[r * d + j] = (gx[r * d + j] - sum * (x[(r0 + r) * d + j] * input_scale)) * input_scale;
-        }
-    }
+    for (int64_t r0 = 0; r0 < rows; r0 += FEATURE_BLOCK)
+        performer_block_backward(k, x + r0 * d, features + r0 * m, grad + r0 * m, min64(FEATURE_BLOCK, rows - r0), d, w, m,
+                                 input_scale, epsilon, feature_scale, du, row_sum + r0, grad_x + r0 * d);
     free(du);
     return 0;
+}
+
+/// The regions of the in-kernel map's scratch for a block of n rows
+/// (heed_linear_map_scratch: chunk · (D + 2m + 8) + 2 floats): what the
+/// forward of a block leaves there (u, the row maxima, their first index and
+/// count) is what the backward of the same query rows reads.
+typedef struct performer_scratch {
+    int64_t *max_index, *max_count;
+    float *scaled, *u, *du, *half_norm, *shifts, *row_max, *row_sum;
+} performer_scratch;
+
+static performer_scratch performer_regions(float *scratch, int64_t n, int64_t d, int64_t m) {
+    performer_scratch s;
+    s.max_index = (int64_t *)(((uintptr_t)scratch + 7) & ~(uintptr_t)7);             // 8-byte aligned (2 floats of slack)
+    s.max_count = s.max_index + n;
+    s.scaled = (float *)(s.max_count + n);
+    s.u = s.scaled + n * d;
+    s.du = s.u + n * m;
+    s.half_norm = s.du + n * m;
+    s.shifts = s.half_norm + n;
+    s.row_max = s.shifts + n;
+    s.row_sum = s.row_max + n;
+    return s;
+}
+
+void heed_linear_performer_block(const heed_linear_table *k, const heed_linear_performer *map, int64_t m, const float *x,
+                                 int64_t n, int is_query, float *scratch, float *features) {
+    const int64_t d = map->input_width;
+    performer_scratch s = performer_regions(scratch, n, d, m);
+    if (!is_query)
+        for (int64_t r = 0; r < n; r++) s.shifts[r] = map->key_shift;
+    performer_block(k, x, n, d, map->w_transposed, m, map->input_scale, map->epsilon, map->feature_scale,
+                    is_query ? NULL : s.shifts, is_query ? s.row_max : NULL, s.max_index, s.max_count,
+                    s.scaled, s.u, s.half_norm, s.shifts, features);
+}
+
+void heed_linear_performer_block_backward(const heed_linear_table *k, const heed_linear_performer *map, int64_t m,
+                                          const float *x, const float *features, const float *grad, int64_t n, int is_query,
+                                          float *scratch, float *grad_x) {
+    const int64_t d = map->input_width;
+    performer_scratch s = performer_regions(scratch, n, d, m);
+    performer_block_backward(k, x, features, grad, n, d, map->w, m, map->input_scale, map->epsilon, map->feature_scale,
+                             s.du, s.row_sum, grad_x);
+    if (!is_query) {                                                                   // ∂c of the keys: the caller's
+        double total = 0;
+        for (int64_t r = 0; r < n; r++) total += s.row_sum[r];
+        *map->key_row_sum += total;
+        return;
+    }
+    // A query row's shift c_r = max_i u_ri: ∂c_r = −row_sum_r, shared by the
+    // entries that equal it, ∂x_r += ∂c_r / count · W_i · input_scale.
+    for (int64_t r = 0; r < n; r++) {
+        const int64_t count = s.max_count[r];
+        if (count == 0) continue;                                                      // a NaN row
+        const float share = -s.row_sum[r] / (float)count * map->input_scale;
+        const float *u = s.u + r * m;
+        for (int64_t i = s.max_index[r], found = 0; found < count && i < m; i++) {
+            if (u[i] != s.row_max[r]) continue;
+            const float *w = map->w + i * d;
+            for (int64_t j = 0; j < d; j++) grad_x[r * d + j] += share * w[j];
+            found++;
+        }
+    }
 }
 
 // MARK: Random feature attention

@@ -62,15 +62,25 @@ static inline void heed_linear_load_values(const float *value, int64_t dv, int64
 }
 
 /// Floats of scratch the feature-map helpers below need (room for
-/// heed_linear_random_fourier_block and its backward).
+/// heed_linear_random_fourier_block, heed_linear_performer_block and their backwards).
 static inline int64_t heed_linear_map_scratch(const heed_linear_scan_shape *shape) {
-    if (shape->feature_map != HEED_LINEAR_FEATURES_RANDOM_FOURIER) return 0;
-    return shape->chunk * (shape->random_fourier->input_width + shape->features) + shape->random_fourier->input_width;
+    switch (shape->feature_map) {
+    case HEED_LINEAR_FEATURES_RANDOM_FOURIER:
+        return shape->chunk * (shape->random_fourier->input_width + shape->features) + shape->random_fourier->input_width;
+    case HEED_LINEAR_FEATURES_PERFORMER:
+        return shape->chunk * (shape->performer->input_width + 2 * shape->features + 8) + 2;
+    default:
+        return 0;
+    }
 }
 
-/// The width of a row of query_features and key_features: F, or D for random Fourier features.
+/// The width of a row of query_features and key_features: F, or D for the maps with a projection.
 static inline int64_t heed_linear_input_width(const heed_linear_scan_shape *shape) {
-    return shape->feature_map == HEED_LINEAR_FEATURES_RANDOM_FOURIER ? shape->random_fourier->input_width : shape->features;
+    switch (shape->feature_map) {
+    case HEED_LINEAR_FEATURES_RANDOM_FOURIER: return shape->random_fourier->input_width;
+    case HEED_LINEAR_FEATURES_PERFORMER: return shape->performer->input_width;
+    default: return shape->features;
+    }
 }
 
 /// Random Fourier features of n ≤ chunk rows (linear_features.c), with
@@ -82,10 +92,26 @@ void heed_linear_random_fourier_block_backward(const heed_linear_table *k, const
                                                const float *x, const float *features, const float *grad, int64_t n,
                                                float *scratch, float *grad_x);
 
+/// Performer's features of n ≤ chunk rows (linear_features.c): queries
+/// shifted by their rows' maxima, keys by map->key_shift.
+void heed_linear_performer_block(const heed_linear_table *k, const heed_linear_performer *map, int64_t m, const float *x,
+                                 int64_t n, int is_query, float *scratch, float *features);
+/// Its backward: ∂x [n, D] from x, φ and ∂φ [n, m], with the query shifts'
+/// gradient added at each row's maxima — which it finds in what the forward
+/// of the same rows left in `scratch`, so no other block may be mapped in
+/// between — or, for keys, Σ row_sum added to *map->key_row_sum.
+void heed_linear_performer_block_backward(const heed_linear_table *k, const heed_linear_performer *map, int64_t m,
+                                          const float *x, const float *features, const float *grad, int64_t n, int is_query,
+                                          float *scratch, float *grad_x);
+
+/// Which rows a feature map reads: Performer shifts queries and keys differently.
+enum { HEED_LINEAR_KEYS = 0, HEED_LINEAR_QUERIES = 1 };
+
 /// The features of `n` rows read from `rows` (row width heed_linear_input_width):
 /// `rows` itself when the shape's feature map is HEED_LINEAR_FEATURES_GIVEN,
 /// else φ(rows) written into `buffer` (room for n · F floats) and returned.
-static inline const float *heed_linear_features(const heed_linear_table *k, const heed_linear_scan_shape *shape,
+/// `role`: HEED_LINEAR_QUERIES or HEED_LINEAR_KEYS.
+static inline const float *heed_linear_features(const heed_linear_table *k, const heed_linear_scan_shape *shape, int role,
                                                 const float *rows, int64_t n, float *buffer, float *map_scratch) {
     switch (shape->feature_map) {
     case HEED_LINEAR_FEATURES_ELU_PLUS_ONE:
@@ -94,6 +120,9 @@ static inline const float *heed_linear_features(const heed_linear_table *k, cons
     case HEED_LINEAR_FEATURES_RANDOM_FOURIER:
         heed_linear_random_fourier_block(k, shape->random_fourier, shape->features / 2, rows, n, map_scratch, buffer);
         return buffer;
+    case HEED_LINEAR_FEATURES_PERFORMER:
+        heed_linear_performer_block(k, shape->performer, shape->features, rows, n, role == HEED_LINEAR_QUERIES, map_scratch, buffer);
+        return buffer;
     default:
         return rows;
     }
@@ -101,15 +130,17 @@ static inline const float *heed_linear_features(const heed_linear_table *k, cons
 
 /// Where to write ∂φ of rows whose ∂x goes to `grad_rows`: there itself when
 /// φ and x have the same width (given features, elu + 1), else `scratch`
-/// ([n, F]); heed_linear_feature_gradient then turns it into ∂x.
+/// ([n, F]: the maps with a projection); heed_linear_feature_gradient then turns it into ∂x.
 static inline float *heed_linear_feature_gradient_buffer(const heed_linear_scan_shape *shape, float *grad_rows, float *scratch) {
-    return shape->feature_map == HEED_LINEAR_FEATURES_RANDOM_FOURIER ? scratch : grad_rows;
+    const int projected = shape->feature_map == HEED_LINEAR_FEATURES_RANDOM_FOURIER || shape->feature_map == HEED_LINEAR_FEATURES_PERFORMER;
+    return projected ? scratch : grad_rows;
 }
 
 /// ∂x of `n` rows into `grad_rows` from ∂φ in `grad_features` (which may be
 /// `grad_rows` itself, see heed_linear_feature_gradient_buffer), for features
-/// that heed_linear_features computed from `rows` (`features` is what it returned).
-static inline void heed_linear_feature_gradient(const heed_linear_table *k, const heed_linear_scan_shape *shape,
+/// that heed_linear_features computed from `rows` with the same role and
+/// scratch, just before (`features` is what it returned).
+static inline void heed_linear_feature_gradient(const heed_linear_table *k, const heed_linear_scan_shape *shape, int role,
                                                 const float *rows, const float *features, const float *grad_features,
                                                 int64_t n, float *map_scratch, float *grad_rows) {
     switch (shape->feature_map) {
@@ -120,11 +151,21 @@ static inline void heed_linear_feature_gradient(const heed_linear_table *k, cons
         heed_linear_random_fourier_block_backward(k, shape->random_fourier, shape->features / 2, rows, features, grad_features, n,
                                                   map_scratch, grad_rows);
         return;
+    case HEED_LINEAR_FEATURES_PERFORMER:
+        heed_linear_performer_block_backward(k, shape->performer, shape->features, rows, features, grad_features, n,
+                                             role == HEED_LINEAR_QUERIES, map_scratch, grad_rows);
+        return;
     default:
         if (grad_features != grad_rows)
             for (int64_t i = 0; i < n * shape->features; i++) grad_rows[i] = grad_features[i];
         return;
     }
+}
+
+/// Starts a backward: zeroes the outputs that the feature gradients add to
+/// (Performer's key_row_sum).
+static inline void heed_linear_feature_gradient_begin(const heed_linear_scan_shape *shape) {
+    if (shape->feature_map == HEED_LINEAR_FEATURES_PERFORMER) *shape->performer->key_row_sum = 0;
 }
 
 /// x · y accumulated in double over four chains (bound by throughput, not

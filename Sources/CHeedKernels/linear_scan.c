@@ -33,7 +33,7 @@
 // e^{A}⟨S_{c−1}, dS⟩ (keys before it, queries after it). Then
 // ∂L/∂logDecay_l = Σ_{t ≥ l} ∂L/∂a_t inside the chunk.
 //
-// With a feature map in the shape (elu + 1, random Fourier features) the
+// With a feature map in the shape (elu + 1, random Fourier features, Performer) the
 // inputs are q and k: each chunk's φ(K_c) and each head's φ(Q_c) are computed
 // into scratch (`phi_k`, `phi_q`, [C, F]) where they are read, and the
 // backward turns ∂φ into ∂q, ∂k once a chunk's gradients are complete.
@@ -199,7 +199,7 @@ int heed_linear_scan_forward(const heed_linear_scan_shape *shape,
         chunk_range(&g, c, &start, &end);
         const int64_t n = end - start;
         const int has_state = c > 0;
-        const float *keys = heed_linear_features(k, shape, key_features + start * g.w, n, s.phi_k, s.map);   // φ(K_c) [n, F]
+        const float *keys = heed_linear_features(k, shape, HEED_LINEAR_KEYS, key_features + start * g.w, n, s.phi_k, s.map);   // φ(K_c) [n, F]
         if (checkpoints && c % g.segment == 0)
             memcpy(checkpoints + (c / g.segment) * g.states * state_size, states, (size_t)(g.states * state_size) * sizeof(float));
         heed_linear_load_values(value, g.dv, start, n, s.vp);                                     // [n, Dv+1]
@@ -214,7 +214,7 @@ int heed_linear_scan_forward(const heed_linear_scan_shape *shape,
             }
             if (is_query_chunk) {
                 const int64_t first = start - g.shift;                               // the chunk's first query
-                const float *queries = heed_linear_features(k, shape, query_features + (head * g.tq + first) * g.w, n, s.phi_q,
+                const float *queries = heed_linear_features(k, shape, HEED_LINEAR_QUERIES, query_features + (head * g.tq + first) * g.w, n, s.phi_q,
                                                             s.map);                 // φ(Q_c) [n, F]
                 k->gemm(n, n, f, queries, f, 1, s.kt, n, s.p, n, 0, HEED_TRIANGLE_OUTPUT_LOWER);   // P
                 pair_decay(k, a, s.negative_a, n, s.e);
@@ -281,6 +281,7 @@ int heed_linear_scan_backward(const heed_linear_scan_shape *shape,
     float *segment_states = malloc((size_t)(g.segment * set_size) * sizeof(float));   // S entering each chunk of a segment
     float *ds = calloc((size_t)set_size, sizeof(float));                               // ∂L/∂S_c, running backwards
     if (!segment_states || !ds) { free(segment_states); free(ds); free(s.block); return -1; }
+    heed_linear_feature_gradient_begin(shape);
 
     for (int64_t segment = g.checkpoints - 1; segment >= 0; segment--) {
         const int64_t c0 = segment * g.segment, c1 = c0 + g.segment < g.chunks ? c0 + g.segment : g.chunks;
@@ -293,7 +294,7 @@ int heed_linear_scan_backward(const heed_linear_scan_shape *shape,
             float *next = segment_states + (c - c0 + 1) * set_size;
             memcpy(next, segment_states + (c - c0) * set_size, (size_t)set_size * sizeof(float));
             heed_linear_load_values(value, g.dv, start, n, s.vp);
-            const float *keys = heed_linear_features(k, shape, key_features + start * g.w, n, s.phi_k, s.map);
+            const float *keys = heed_linear_features(k, shape, HEED_LINEAR_KEYS, key_features + start * g.w, n, s.phi_k, s.map);
             for (int64_t head = 0; head < g.states; head++) {
                 const float *a = NULL;
                 if (g.decay) {
@@ -309,7 +310,7 @@ int heed_linear_scan_backward(const heed_linear_scan_shape *shape,
             chunk_range(&g, c, &start, &end);
             const int64_t n = end - start;
             const int has_state = c > 0, has_ds = c + 1 < g.chunks, is_query_chunk = c >= g.prefix_chunks;
-            const float *keys = heed_linear_features(k, shape, key_features + start * g.w, n, s.phi_k, s.map);   // φ(K_c) [n, F]
+            const float *keys = heed_linear_features(k, shape, HEED_LINEAR_KEYS, key_features + start * g.w, n, s.phi_k, s.map);   // φ(K_c) [n, F]
             const float *previous = segment_states + (c - c0) * set_size;           // S_{c−1}, [S, F, Dv+1]
             heed_linear_load_values(value, g.dv, start, n, s.vp);
             heed_linear_transpose(s.vp, n, dp, dp, s.vpt);                                        // [Dv+1, n]
@@ -338,7 +339,7 @@ int heed_linear_scan_backward(const heed_linear_scan_shape *shape,
                 }
                 const int64_t first = start - g.shift;
                 const float *raw_queries = query_features + (head * g.tq + first) * g.w;
-                const float *queries = is_query_chunk ? heed_linear_features(k, shape, raw_queries, n, s.phi_q, s.map)
+                const float *queries = is_query_chunk ? heed_linear_features(k, shape, HEED_LINEAR_QUERIES, raw_queries, n, s.phi_q, s.map)
                                                       : raw_queries;                 // φ(Q_c) [n, F]
                 float *grad_query_rows = grad_query_features + (head * g.tq + first) * g.w;
                 float *grad_queries = heed_linear_feature_gradient_buffer(shape, grad_query_rows, s.dphi_q);   // ∂φ(Q_c) [n, F]
@@ -364,7 +365,7 @@ int heed_linear_scan_backward(const heed_linear_scan_shape *shape,
                     if (has_state)
                         k->gemm(n, f, dp, s.du_decayed, dp, 1, s.st, f, grad_queries, f, 1, HEED_TRIANGLE_NONE);
                     if (a) for (int64_t t = 0; t < n; t++) s.da[t] += heed_linear_dot(queries + t * f, grad_queries + t * f, f);
-                    heed_linear_feature_gradient(k, shape, raw_queries, queries, grad_queries, n, s.map, grad_query_rows);   // ∂φQ → ∂Q
+                    heed_linear_feature_gradient(k, shape, HEED_LINEAR_QUERIES, raw_queries, queries, grad_queries, n, s.map, grad_query_rows);   // ∂φQ → ∂Q
                 }
                 if (g.decay) {
                     // s_j scales key j's every pair: ∂s_j = φk_j · ∂φk_j(raw), ∂φk_j = s_j ∂φk_j(raw).
@@ -386,7 +387,7 @@ int heed_linear_scan_backward(const heed_linear_scan_shape *shape,
                 if (is_query_chunk && has_state)
                     k->gemm(f, dp, n, queries, 1, f, s.du_decayed, dp, head_ds, dp, 1, HEED_TRIANGLE_NONE);
             }
-            heed_linear_feature_gradient(k, shape, key_features + start * g.w, keys, s.dk, n, s.map, grad_key_features + start * g.w);
+            heed_linear_feature_gradient(k, shape, HEED_LINEAR_KEYS, key_features + start * g.w, keys, s.dk, n, s.map, grad_key_features + start * g.w);
             for (int64_t j = 0; j < n; j++) memcpy(grad_value + (start + j) * g.dv, s.dv + j * dp, (size_t)g.dv * sizeof(float));
         }
     }

@@ -282,10 +282,13 @@ final class LinearAttentionFusedTests: XCTestCase {
 
     /// One batch and one key/value head for four query heads: fewer groups
     /// than cores, so the fused path splits the group into parts that each
-    /// recompute the shared state (and, for elu+1 and RFA, map the keys
-    /// themselves) and sums the parts' key and value gradients.
+    /// recompute the shared state (and map the keys themselves) and sums
+    /// the parts' key and value gradients — for Performer also what reaches
+    /// the keys' shift (ε 0.5, so that it counts).
     func testGroupSplitAcrossCoresMatchesTheReference() {
         let rfa = RandomFeatureAttention(features: 8, headDimension: 6, sigma: 1.5, seed: 21)
+        var performer = Performer(features: 7, headDimension: 6, seed: 25)
+        performer.featureEpsilon = 0.5
         for (tq, tk) in [(9, 9), (5, 13), (70, 70)] {
             let inputs = [randomAwayFromZero([1, 4, tq, 6], seed: 22), randomAwayFromZero([1, 1, tk, 6], seed: 23),
                           randomTensor([1, 1, tk, 3], seed: 24)]
@@ -300,6 +303,11 @@ final class LinearAttentionFusedTests: XCTestCase {
                     engine.implementation = implementation
                     return engine(query: x[0], key: x[1], value: x[2], causal: causal, chunkSize: 7)
                 }
+                compare("performer split group Tq \(tq) Tk \(tk) causal \(causal)", inputs) { implementation, x in
+                    var engine = performer
+                    engine.implementation = implementation
+                    return engine(query: x[0], key: x[1], value: x[2], causal: causal, chunkSize: 7)
+                }
             }
         }
     }
@@ -307,22 +315,72 @@ final class LinearAttentionFusedTests: XCTestCase {
     /// Performer's shifts are maxima — of a query row, of a whole head of
     /// keys: when several entries tie (identical key rows; a projection with
     /// repeated rows, which ties entries within a row), the shift's gradient
-    /// is shared among them as the composed `max` shares it.
+    /// is shared among them as the composed `max` shares it. The shifts cancel
+    /// between numerator and denominator but for ε, so their gradient is
+    /// O(ε): a large ε (0.5) makes it count. (Identical keys make the output
+    /// independent of the queries, hence distinct keys too, for the queries' ties.)
     func testPerformerSharesTheShiftGradientAmongTiedMaxima() {
         let distinct = Performer(features: 6, headDimension: 4, seed: 3)
         let w = RandomProjection.gaussian(rows: 3, columns: 4, seed: 4).scalars
         let repeated = Performer(projection: Tensor(w + w, shape: [6, 4]))
         let row = randomTensor([1, 1, 1, 4], seed: 18, requiresGrad: false)
-        let keys = row.expand(to: [1, 1, 3, 4]).reshaped([1, 1, 3, 4]) * 1   // three identical rows
-        for (name, performer) in [("distinct", distinct), ("repeated", repeated)] {
-            let inputs = [randomTensor([1, 1, 3, 4], seed: 19), Tensor(keys.scalars, shape: [1, 1, 3, 4], requiresGrad: true),
-                          randomTensor([1, 1, 3, 2], seed: 20)]
-            for causal in [false, true] {
-                compare("tied maxima, \(name) projection rows, causal \(causal)", inputs) { implementation, x in
-                    var engine = performer
-                    engine.implementation = implementation
-                    return engine(query: x[0], key: x[1], value: x[2], causal: causal, chunkSize: 2)
+        let identicalKeys = (row.expand(to: [1, 1, 3, 4]).reshaped([1, 1, 3, 4]) * 1).scalars   // three identical rows
+        let distinctKeys = randomTensor([1, 1, 3, 4], seed: 25, requiresGrad: false).scalars
+        onBothKernelSets { kernels in
+            for (name, performer) in [("distinct", distinct), ("repeated", repeated)] {
+                for (keyName, keys) in [("identical", identicalKeys), ("distinct", distinctKeys)] {
+                    let inputs = [randomTensor([1, 1, 3, 4], seed: 19), Tensor(keys, shape: [1, 1, 3, 4], requiresGrad: true),
+                                  randomTensor([1, 1, 3, 2], seed: 20)]
+                    for epsilon: Float in [1e-6, 0.5] {
+                        for causal in [false, true] {
+                            compare("\(kernels) tied maxima, \(name) projection rows, \(keyName) keys, ε \(epsilon), causal \(causal)",
+                                    inputs) { implementation, x in
+                                var engine = performer
+                                engine.implementation = implementation
+                                engine.featureEpsilon = epsilon
+                                return engine(query: x[0], key: x[1], value: x[2], causal: causal, chunkSize: 2)
+                            }
+                        }
+                    }
                 }
+            }
+        }
+    }
+
+    /// The feature maps on their own (`features(of:)`, the fused ops of
+    /// FusedFeatureMaps.swift) against their composed references, outputs and
+    /// input gradients: Performer's queries and keys (ε 0.5, so the shifts'
+    /// gradients do not cancel; tied maxima from a repeated projection and
+    /// identical key rows), RFA's with and without normalisation, elu + 1.
+    func testFeatureMapsMatchTheReference() {
+        let w = RandomProjection.gaussian(rows: 5, columns: 6, seed: 26).scalars
+        let row = randomTensor([1, 1, 1, 6], seed: 27, requiresGrad: false).scalars
+        let tied = Tensor(Array(repeating: row, count: 4).flatMap { $0 } + randomTensor([1, 1, 3, 6], seed: 28).scalars,
+                          shape: [1, 1, 7, 6], requiresGrad: true)                    // four identical rows, three others
+        onBothKernelSets { kernels in
+            for projection in [Tensor(w, shape: [5, 6]), Tensor(w + w, shape: [10, 6])] {
+                var performer = Performer(projection: projection)
+                performer.featureEpsilon = 0.5
+                for (name, x) in [("random", randomTensor([2, 3, 70, 6], seed: 29, std: 0.7)), ("tied", tied)] {
+                    for isQuery in [true, false] {
+                        compare("\(kernels) performer features m \(projection.shape[0]) \(name) query \(isQuery)", [x]) { implementation, x in
+                            var engine = performer
+                            engine.implementation = implementation
+                            return engine.features(of: x[0], isQuery: isQuery)
+                        }
+                    }
+                }
+            }
+            for normalizes in [true, false] {
+                let rfa = RandomFeatureAttention(features: 8, headDimension: 6, sigma: 1.3, seed: 30, normalizesInputs: normalizes)
+                compare("\(kernels) rfa features unit \(normalizes)", [randomTensor([2, 3, 70, 6], seed: 31)], rtol: 5e-4, atol: 5e-5) { implementation, x in
+                    var engine = rfa
+                    engine.implementation = implementation
+                    return engine.features(of: x[0])
+                }
+            }
+            compare("\(kernels) elu features", [randomAwayFromZero([2, 3, 70, 6], seed: 32)]) { implementation, x in
+                LinearAttention.features(x[0], implementation: implementation)
             }
         }
     }

@@ -27,6 +27,13 @@ typedef enum heed_linear_feature_map {
     /// (heed_random_fourier_features_f32 with the shape's `random_fourier`) to
     /// each chunk as it reads it (F = 2m, rows of width D).
     HEED_LINEAR_FEATURES_RANDOM_FOURIER = 2,
+    /// The rows q, k; the kernel applies Performer's positive features
+    /// (heed_performer_features_f32 with the shape's `performer`) to each chunk
+    /// as it reads it (F = m, rows of width D): a query row is shifted by its
+    /// own maximum, every key by the shape's `key_shift`. The backward adds
+    /// the query shifts' gradient itself and returns what reaches the keys'
+    /// shift in `key_row_sum`.
+    HEED_LINEAR_FEATURES_PERFORMER = 3,
 } heed_linear_feature_map;
 
 /// The parameters of HEED_LINEAR_FEATURES_RANDOM_FOURIER (see
@@ -39,6 +46,24 @@ typedef struct heed_linear_random_fourier {
     float angle_scale;
     float scale;
 } heed_linear_random_fourier;
+
+/// The parameters of HEED_LINEAR_FEATURES_PERFORMER (see
+/// heed_performer_features_f32), for one key/value head.
+typedef struct heed_linear_performer {
+    const float *w_transposed;  ///< Wᵀ [D, m]
+    const float *w;             ///< W [m, D] (the backward)
+    int64_t input_width;        ///< D
+    float input_scale;
+    float epsilon;
+    float feature_scale;
+    /// c of every key: the maximum of u = x̂ Wᵀ over all keys of the head and
+    /// all features (a first pass: heed_performer_features_f32 without features).
+    float key_shift;
+    /// The backward's output (NULL in the forward): Σ_r row_sum_r over the
+    /// head's keys (row_sum as in heed_performer_features_backward_f32), so
+    /// that ∂c = −key_row_sum, which the caller adds at the keys' maxima.
+    double *key_row_sum;
+} heed_linear_performer;
 
 /// The geometry of one causal scan: one key/value head and the `heads` query
 /// heads that share it (grouped-query attention; 1 without grouping).
@@ -58,6 +83,7 @@ typedef struct heed_linear_scan_shape {
     int32_t has_decay;      ///< 1: per-step decay (log_decay, input_scale given), 0: none
     int32_t feature_map;    ///< a heed_linear_feature_map: what query_features and key_features hold
     const heed_linear_random_fourier *random_fourier;   ///< with HEED_LINEAR_FEATURES_RANDOM_FOURIER, else NULL
+    const heed_linear_performer *performer;             ///< with HEED_LINEAR_FEATURES_PERFORMER, else NULL
 } heed_linear_scan_shape;
 
 /// The number of saved states the forward writes for the backward
@@ -91,7 +117,8 @@ int heed_linear_scan_forward(const heed_linear_scan_shape *shape,
 ///
 /// Writes (overwrites) grad_query_features [G, Tq, F], grad_key_features
 /// [Tk, F], grad_value [Tk, Dv] and, with decay, grad_log_decay and
-/// grad_input_scale [G, Tk]. Returns 0, or −1 when scratch memory ran out.
+/// grad_input_scale [G, Tk]; with HEED_LINEAR_FEATURES_PERFORMER also
+/// *performer->key_row_sum. Returns 0, or −1 when scratch memory ran out.
 int heed_linear_scan_backward(const heed_linear_scan_shape *shape,
                               const float *query_features, const float *key_features, const float *value,
                               const float *log_decay, const float *input_scale,
@@ -113,7 +140,8 @@ int heed_linear_bidirectional_forward(const heed_linear_scan_shape *shape,
                                       float *out, float *denominator, float *summary);
 
 /// Its backward: ∂φ(q_i) = ∂U_i Sᵀ, ∂S = Σ_i φ(q_i) ∂U_iᵀ, then per key
-/// ∂φ(k_j) = ∂S v'_j and ∂v'_j = ∂Sᵀ φ(k_j). Overwrites the three gradients.
+/// ∂φ(k_j) = ∂S v'_j and ∂v'_j = ∂Sᵀ φ(k_j). Overwrites the three gradients
+/// (and, with HEED_LINEAR_FEATURES_PERFORMER, *performer->key_row_sum).
 int heed_linear_bidirectional_backward(const heed_linear_scan_shape *shape,
                                        const float *query_features, const float *key_features, const float *value,
                                        const float *out, const float *denominator, const float *summary,

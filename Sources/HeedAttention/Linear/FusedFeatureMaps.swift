@@ -36,38 +36,15 @@ enum FusedFeatureMaps {
         let transposed = Tensor.withoutGrad { projection.transposed() }    // Wᵀ [D, m]
         var rowMax = [Float](repeating: 0, count: rows)
         var maxIndex = [Int64](repeating: 0, count: rows), maxCount = [Int64](repeating: 0, count: rows)
-        var shift: [Float]?
-        if !isQuery {
-            // First pass for keys: the row maxima, then the maximum of each [B, H].
-            performerRows(x, transposed, rows: rows, m: m, inputScale, featureEpsilon, featureScale, shift: nil,
-                          &rowMax, &maxIndex, &maxCount, features: nil)
-            let headMaxima = (0..<(b * h)).map { head in groupMaximum(rowMax, (head * t)..<((head + 1) * t)) }
-            shift = (0..<rows).map { headMaxima[$0 / t] }
-        }
+        var keyShifts: PerformerShifts?
+        if !isQuery { keyShifts = performerKeyShifts(x, transposed: transposed, featureEpsilon: featureEpsilon) }
         let features = Tensor(shape: [b, h, t, m]) { out in                                  // [B, H, T, m]
-            performerRows(x, transposed, rows: rows, m: m, inputScale, featureEpsilon, featureScale, shift: shift,
+            performerRows(x, transposed, rows: rows, m: m, inputScale, featureEpsilon, featureScale,
+                          shift: keyShifts.map { shifts in (0..<rows).map { shifts.values[$0 / t] } },
                           &rowMax, &maxIndex, &maxCount, features: out.baseAddress!)
         }
-        // The positions (r, i) of every maximum c, one group after another.
-        var maxima: [(row: Int, index: Int)] = []
-        x.withUnsafeScalars { input in
-            transposed.withUnsafeScalars { wt in
-                var scratch = [Int64](repeating: 0, count: m)
-                for group in 0..<(rows / rowsPerGroup) {
-                    let groupRows = (group * rowsPerGroup)..<((group + 1) * rowsPerGroup)
-                    let c = shift?[groupRows.lowerBound] ?? rowMax[group]
-                    for r in groupRows where rowMax[r] == c {
-                        guard maxCount[r] > 1 else {
-                            maxima.append((r, Int(maxIndex[r])))
-                            continue
-                        }
-                        let ties = Int(heed_performer_maxima_f32(input.baseAddress! + r * d, Int64(d), wt.baseAddress!, Int64(m),
-                                                                 inputScale, c, &scratch, Int64(m)))
-                        maxima += scratch.prefix(ties).map { (r, Int($0)) }
-                    }
-                }
-            }
-        }
+        let maxima = keyShifts?.maxima
+            ?? tiedMaxima(x, transposed, rowsPerGroup: 1, shifts: rowMax, rowMax: rowMax, maxIndex: maxIndex, maxCount: maxCount)
         let saved = features.detached()
         return Tensor.custom("performerFeatures", inputs: [x], output: features) { gradient in
             var rowSums = [Float](repeating: 0, count: rows)
@@ -85,22 +62,80 @@ enum FusedFeatureMaps {
                             precondition(status == 0, "Performer.features: out of memory for the backward's scratch")
                         }
                     }
-                    // (2) ∂c = −Σ ∂u over the group, shared by its tied maxima: ∂x_r += share · W_i · D^(−1/4).
-                    var start = 0
-                    while start < maxima.count {
-                        let group = maxima[start].row / rowsPerGroup
-                        var end = start
-                        while end < maxima.count && maxima[end].row / rowsPerGroup == group { end += 1 }
-                        let groupRows = (group * rowsPerGroup)..<((group + 1) * rowsPerGroup)
-                        let share = -groupRows.reduce(Float(0)) { $0 + rowSums[$1] } / Float(end - start) * inputScale
-                        for (row, index) in maxima[start..<end] {
-                            for j in 0..<d { out[row * d + j] += share * w.value[index * d + j] }
-                        }
-                        start = end
+                    // (2) ∂c = −Σ ∂u over the group.
+                    addShiftGradient(maxima, rowsPerGroup: rowsPerGroup, d: d, w: w.value, inputScale: inputScale, into: out.baseAddress!) { group in
+                        -((group * rowsPerGroup)..<((group + 1) * rowsPerGroup)).reduce(Float(0)) { $0 + rowSums[$1] }
                     }
                 }
             }
             return [dx]
+        }
+    }
+
+    /// The keys' shifts of Performer: c of each [B, H] — the maximum of
+    /// u = x̂ Wᵀ over its rows and features (a pass of
+    /// heed_performer_features_f32 without features) — and where u equals it.
+    struct PerformerShifts: Sendable {
+        /// c per group [B · H].
+        let values: [Float]
+        /// The positions (row of [B · H · T], feature) where u equals its group's c, group after group.
+        let maxima: [(row: Int, index: Int)]
+    }
+
+    static func performerKeyShifts(_ x: Tensor, transposed: Tensor, featureEpsilon: Float) -> PerformerShifts {
+        let (groups, t, d, m) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3], transposed.shape[1])
+        let rows = groups * t
+        var rowMax = [Float](repeating: 0, count: rows)
+        var maxIndex = [Int64](repeating: 0, count: rows), maxCount = [Int64](repeating: 0, count: rows)
+        performerRows(x, transposed, rows: rows, m: m, Float(Foundation.pow(Double(d), -0.25)), featureEpsilon,
+                      Float(1 / Double(m).squareRoot()), shift: nil, &rowMax, &maxIndex, &maxCount, features: nil)
+        let values = (0..<groups).map { group in groupMaximum(rowMax, (group * t)..<((group + 1) * t)) }
+        return PerformerShifts(values: values, maxima: tiedMaxima(x, transposed, rowsPerGroup: t, shifts: values, rowMax: rowMax,
+                                                                  maxIndex: maxIndex, maxCount: maxCount))
+    }
+
+    /// The positions (r, i) where u_ri equals its group's shift, one group
+    /// after another: from the row maxima, and heed_performer_maxima_f32 for
+    /// rows where several entries tie.
+    private static func tiedMaxima(_ x: Tensor, _ transposed: Tensor, rowsPerGroup: Int, shifts: [Float], rowMax: [Float],
+                                   maxIndex: [Int64], maxCount: [Int64]) -> [(row: Int, index: Int)] {
+        let (d, m) = (x.shape[3], transposed.shape[1])
+        let inputScale = Float(Foundation.pow(Double(d), -0.25))
+        var maxima: [(row: Int, index: Int)] = []
+        x.withUnsafeScalars { input in
+            transposed.withUnsafeScalars { wt in
+                var scratch = [Int64](repeating: 0, count: m)
+                for (group, c) in shifts.enumerated() {
+                    for r in (group * rowsPerGroup)..<((group + 1) * rowsPerGroup) where rowMax[r] == c {
+                        guard maxCount[r] > 1 else {
+                            maxima.append((r, Int(maxIndex[r])))
+                            continue
+                        }
+                        let ties = Int(heed_performer_maxima_f32(input.baseAddress! + r * d, Int64(d), wt.baseAddress!, Int64(m),
+                                                                 inputScale, c, &scratch, Int64(m)))
+                        maxima += scratch.prefix(ties).map { (r, Int($0)) }
+                    }
+                }
+            }
+        }
+        return maxima
+    }
+
+    /// The shifts' gradient ∂c of each group, shared by its tied maxima:
+    /// ∂x_r += ∂c / (number of maxima) · W_i · inputScale for each maximum (r, i)
+    /// (`maxima` group after group, as ``tiedMaxima`` lists them; x and `out` [rows, D]).
+    static func addShiftGradient(_ maxima: [(row: Int, index: Int)], rowsPerGroup: Int, d: Int, w: UnsafePointer<Float>,
+                                 inputScale: Float, into out: UnsafeMutablePointer<Float>, gradientOfShift: (Int) -> Float) {
+        var start = 0
+        while start < maxima.count {
+            let group = maxima[start].row / rowsPerGroup
+            var end = start
+            while end < maxima.count && maxima[end].row / rowsPerGroup == group { end += 1 }
+            let share = gradientOfShift(group) / Float(end - start) * inputScale
+            for (row, index) in maxima[start..<end] {
+                for j in 0..<d { out[row * d + j] += share * w[index * d + j] }
+            }
+            start = end
         }
     }
 

@@ -1,4 +1,5 @@
 import CHeedKernels
+import Foundation
 import HeedTensor
 
 // The fast paths of kernelized attention: one call of a C kernel
@@ -26,17 +27,16 @@ extension KernelizedAttention {
             Tensor.withUnsafeScalars(inputs) { pointers in
                 plan.withMapParameters { parameters in
                     LinearParallel.forEach(plan.items) { item in
-                        let (offsets, shape) = plan.item(item)
-                        var scanShape = shape
-                        scanShape.random_fourier = parameters
-                        let (queries, keys, values) = (pointers[0]! + offsets.queries, pointers[1]! + offsets.keys, pointers[2]! + offsets.values)
-                        let status = plan.isCausal
-                            ? heed_linear_scan_forward(&scanShape, queries, keys, values,
-                                                       pointers.count > 3 ? pointers[3]! + offsets.decay : nil,
-                                                       pointers.count > 4 ? pointers[4]! + offsets.decay : nil,
-                                                       out.baseAddress! + offsets.out, saved.denominator + offsets.rows, saved.checkpoints(item))
-                            : heed_linear_bidirectional_forward(&scanShape, queries, keys, values, out.baseAddress! + offsets.out,
-                                                                saved.denominator + offsets.rows, saved.checkpoints(item))
+                        let status = plan.run(item, parameters) { offsets, shape in
+                            let (queries, keys, values) = (pointers[0]! + offsets.queries, pointers[1]! + offsets.keys, pointers[2]! + offsets.values)
+                            return plan.isCausal
+                                ? heed_linear_scan_forward(shape, queries, keys, values,
+                                                           pointers.count > 3 ? pointers[3]! + offsets.decay : nil,
+                                                           pointers.count > 4 ? pointers[4]! + offsets.decay : nil,
+                                                           out.baseAddress! + offsets.out, saved.denominator + offsets.rows, saved.checkpoints(item))
+                                : heed_linear_bidirectional_forward(shape, queries, keys, values, out.baseAddress! + offsets.out,
+                                                                    saved.denominator + offsets.rows, saved.checkpoints(item))
+                        }
                         precondition(status == 0, "KernelizedAttention: out of memory for the kernel's scratch")
                     }
                 }
@@ -70,9 +70,9 @@ extension KernelizedAttention {
             precondition(queryFeatures.rank == 4 && keyFeatures.rank == 4 && value.rank == 4,
                          "\(name): features and values must be [B, H, T, F], got \(queryFeatures.shape), \(keyFeatures.shape), \(value.shape)")
             let (b, h, tq, width) = (queryFeatures.shape[0], queryFeatures.shape[1], queryFeatures.shape[2], queryFeatures.shape[3])
-            let f = featureMap.randomFourier.map { 2 * $0.projection.shape[0] } ?? width
+            let f = featureMap.projection?.features ?? width
             let (hkv, tk) = (keyFeatures.shape[1], keyFeatures.shape[2])
-            precondition(keyFeatures.shape[0] == b && keyFeatures.shape[3] == width && (featureMap.randomFourier.map { $0.projection.shape[1] == width } ?? true),
+            precondition(keyFeatures.shape[0] == b && keyFeatures.shape[3] == width && (featureMap.projection.map { $0.w.shape[1] == width } ?? true),
                          "\(name): query features \(queryFeatures.shape) and key features \(keyFeatures.shape) disagree")
             precondition(hkv >= 1 && h % hkv == 0, "\(name): \(hkv) key/value heads do not divide \(h) query heads")
             precondition(value.shape[0] == b && value.shape[1] == hkv && value.shape[2] == tk,
@@ -106,15 +106,49 @@ extension KernelizedAttention {
             let keyGradients: Int, valueGradients: Int
         }
 
-        /// Runs `body` with the kernels' `random_fourier` parameters (nil without that map),
-        /// valid during the call.
-        func withMapParameters(_ body: (UnsafePointer<heed_linear_random_fourier>?) -> Void) {
-            guard let map = featureMap.randomFourier else { return body(nil) }
-            Tensor.withUnsafeScalars([map.transposed, map.projection]) { w in
-                var parameters = heed_linear_random_fourier(w_transposed: w[0], w: w[1], input_width: Int64(inputWidth),
-                                                            normalize: map.normalizesInputs ? 1 : 0, angle_scale: map.angleScale,
-                                                            scale: map.scale)
-                withUnsafePointer(to: &parameters) { body($0) }
+        /// The map parameters of the kernels (heed_linear_scan_shape's
+        /// `random_fourier`, `performer`), valid during ``withMapParameters(_:)``'s body.
+        struct MapParameters {
+            let randomFourier: UnsafePointer<heed_linear_random_fourier>?
+            /// Performer's, less the per-item fields (`key_shift`, `key_row_sum`) that ``run(_:_:keyRowSums:_:)`` sets.
+            let performer: heed_linear_performer?
+        }
+
+        /// Runs `body` with the kernels' map parameters (none without a map that has them).
+        func withMapParameters(_ body: (MapParameters) -> Void) {
+            switch featureMap {
+            case .given, .eluPlusOne:
+                body(MapParameters(randomFourier: nil, performer: nil))
+            case .randomFourier(let map):
+                Tensor.withUnsafeScalars([map.transposed, map.projection]) { w in
+                    var parameters = heed_linear_random_fourier(w_transposed: w[0], w: w[1], input_width: Int64(inputWidth),
+                                                                normalize: map.normalizesInputs ? 1 : 0, angle_scale: map.angleScale,
+                                                                scale: map.scale)
+                    withUnsafePointer(to: &parameters) { body(MapParameters(randomFourier: $0, performer: nil)) }
+                }
+            case .performer(let map):
+                Tensor.withUnsafeScalars([map.transposed, map.projection]) { w in
+                    let parameters = heed_linear_performer(w_transposed: w[0], w: w[1], input_width: Int64(inputWidth),
+                                                           input_scale: map.inputScale, epsilon: map.featureEpsilon,
+                                                           feature_scale: map.featureScale, key_shift: 0, key_row_sum: nil)
+                    body(MapParameters(randomFourier: nil, performer: parameters))
+                }
+            }
+        }
+
+        /// Calls `kernel` with item `item`'s offsets and kernel shape, its map
+        /// parameters set (for Performer: the item's key shift, and `keyRowSums[item]`
+        /// as the backward's `key_row_sum`); returns the kernel's status.
+        func run(_ item: Int, _ parameters: MapParameters, keyRowSums: UnsafeMutablePointer<Double>? = nil,
+                 _ kernel: (Offsets, UnsafePointer<heed_linear_scan_shape>) -> Int32) -> Int32 {
+            var (offsets, shape) = self.item(item)
+            shape.random_fourier = parameters.randomFourier
+            guard var performer = parameters.performer, case .performer(let map) = featureMap else { return kernel(offsets, &shape) }
+            performer.key_shift = map.keyShifts.values[item / parts]
+            performer.key_row_sum = keyRowSums.map { $0 + item }
+            return withUnsafePointer(to: &performer) { pointer in
+                shape.performer = pointer
+                return kernel(offsets, &shape)
             }
         }
 
@@ -136,7 +170,7 @@ extension KernelizedAttention {
                                                key_length: Int64(keyLength), features: Int64(features),
                                                value_dim: Int64(valueDimension), chunk: Int64(chunkSize),
                                                epsilon: epsilon, has_decay: hasDecay ? 1 : 0,
-                                               feature_map: Int32(bitPattern: featureMap.kind.rawValue), random_fourier: nil)
+                                               feature_map: Int32(bitPattern: featureMap.kind.rawValue), random_fourier: nil, performer: nil)
             return (offsets, shape)
         }
 
@@ -148,24 +182,37 @@ extension KernelizedAttention {
                 + (hasDecay ? [inputs[3].shape, inputs[4].shape] : [])                                          // ∂logDecay, ∂inputScale [B, H, Tk]
             let made = Tensor.filling(shapes) { write in
                 Tensor.withUnsafeScalars(inputs + [output, gradient]) { read in
-                    withMapParameters { parameters in
-                        LinearParallel.forEach(items) { item in
-                            let (offsets, shape) = self.item(item)
-                            var scanShape = shape
-                            scanShape.random_fourier = parameters
-                            let (queries, keys, values) = (read[0]! + offsets.queries, read[1]! + offsets.keys, read[2]! + offsets.values)
-                            let (out, gradOut) = (read[read.count - 2]! + offsets.out, read[read.count - 1]! + offsets.out)
-                            let (dQueries, dKeys, dValues) = (write[0] + offsets.queries, write[1] + offsets.keyGradients,
-                                                              write[2] + offsets.valueGradients)
-                            let status = isCausal
-                                ? heed_linear_scan_backward(&scanShape, queries, keys, values,
-                                                            hasDecay ? read[3]! + offsets.decay : nil, hasDecay ? read[4]! + offsets.decay : nil,
-                                                            out, saved.denominator + offsets.rows, saved.checkpoints(item), gradOut,
-                                                            dQueries, dKeys, dValues,
-                                                            hasDecay ? write[3] + offsets.decay : nil, hasDecay ? write[4] + offsets.decay : nil)
-                                : heed_linear_bidirectional_backward(&scanShape, queries, keys, values, out, saved.denominator + offsets.rows,
-                                                                     saved.checkpoints(item), gradOut, dQueries, dKeys, dValues)
-                            precondition(status == 0, "KernelizedAttention: out of memory for the backward's scratch")
+                    var keyRowSums = [Double](repeating: 0, count: items)     // Performer's backward: Σ row_sum of each item's keys
+                    keyRowSums.withUnsafeMutableBufferPointer { sums in
+                        let rowSums = LinearSendable(sums.baseAddress!)
+                        withMapParameters { parameters in
+                            LinearParallel.forEach(items) { item in
+                                let status = run(item, parameters, keyRowSums: rowSums.value) { offsets, shape in
+                                    let (queries, keys, values) = (read[0]! + offsets.queries, read[1]! + offsets.keys, read[2]! + offsets.values)
+                                    let (out, gradOut) = (read[read.count - 2]! + offsets.out, read[read.count - 1]! + offsets.out)
+                                    let (dQueries, dKeys, dValues) = (write[0] + offsets.queries, write[1] + offsets.keyGradients,
+                                                                      write[2] + offsets.valueGradients)
+                                    return isCausal
+                                        ? heed_linear_scan_backward(shape, queries, keys, values,
+                                                                    hasDecay ? read[3]! + offsets.decay : nil, hasDecay ? read[4]! + offsets.decay : nil,
+                                                                    out, saved.denominator + offsets.rows, saved.checkpoints(item), gradOut,
+                                                                    dQueries, dKeys, dValues,
+                                                                    hasDecay ? write[3] + offsets.decay : nil, hasDecay ? write[4] + offsets.decay : nil)
+                                        : heed_linear_bidirectional_backward(shape, queries, keys, values, out, saved.denominator + offsets.rows,
+                                                                             saved.checkpoints(item), gradOut, dQueries, dKeys, dValues)
+                                }
+                                precondition(status == 0, "KernelizedAttention: out of memory for the backward's scratch")
+                            }
+                        }
+                    }
+                    if case .performer(let map) = featureMap {
+                        // The keys' shift c of each key/value head: ∂c = −Σ row_sum over its keys (all parts),
+                        // shared by its maxima (part 0's rows of ∂K, which the parts' sum carries).
+                        map.projection.withUnsafeScalars { w in
+                            FusedFeatureMaps.addShiftGradient(map.keyShifts.maxima, rowsPerGroup: keyLength, d: inputWidth, w: w.baseAddress!,
+                                                              inputScale: map.inputScale, into: write[1]) { group in
+                                -Float((0..<parts).reduce(0.0) { $0 + keyRowSums[group * parts + $1] })
+                            }
                         }
                     }
                 }
@@ -190,6 +237,8 @@ extension KernelizedAttention {
         case eluPlusOne
         /// q, k [.., D]; RFA's random Fourier features (F = 2m).
         case randomFourier(RandomFourierMap)
+        /// q, k [.., D]; Performer's positive features (F = m).
+        case performer(PerformerMap)
 
         /// The kernels' name for it.
         var kind: heed_linear_feature_map {
@@ -197,12 +246,17 @@ extension KernelizedAttention {
             case .given: HEED_LINEAR_FEATURES_GIVEN
             case .eluPlusOne: HEED_LINEAR_FEATURES_ELU_PLUS_ONE
             case .randomFourier: HEED_LINEAR_FEATURES_RANDOM_FOURIER
+            case .performer: HEED_LINEAR_FEATURES_PERFORMER
             }
         }
 
-        var randomFourier: RandomFourierMap? {
-            if case .randomFourier(let map) = self { return map }
-            return nil
+        /// W [m, D] of the maps with a projection, and F for it.
+        var projection: (w: Tensor, features: Int)? {
+            switch self {
+            case .given, .eluPlusOne: nil
+            case .randomFourier(let map): (map.projection, 2 * map.projection.shape[0])
+            case .performer(let map): (map.projection, map.projection.shape[0])
+            }
         }
     }
 
@@ -221,6 +275,27 @@ extension KernelizedAttention {
             transposed = Tensor.withoutGrad { projection.transposed() }
             self.normalizesInputs = normalizesInputs
             (angleScale, scale) = (1 / sigma, Float(1 / Double(projection.shape[0]).squareRoot()))
+        }
+    }
+
+    /// Performer's positive features for the kernels to apply chunk by chunk
+    /// (`HEED_LINEAR_FEATURES_PERFORMER`, ``Performer``): φ(x) = (exp(x̂Wᵀ − ½‖x̂‖² − c) + ε) · featureScale,
+    /// x̂ = x · inputScale, c = each query row's maximum of x̂Wᵀ, or for keys the
+    /// maximum over the key/value head (found here, by a first pass over the keys).
+    struct PerformerMap: @unchecked Sendable {
+        // @unchecked: the tensors are constants that the kernels only read.
+        /// W [m, D] and Wᵀ [D, m].
+        let projection: Tensor, transposed: Tensor
+        let inputScale: Float, featureEpsilon: Float, featureScale: Float
+        /// The keys' shifts, one per [B, Hkv], and where they are attained.
+        let keyShifts: FusedFeatureMaps.PerformerShifts
+
+        init(projection: Tensor, featureEpsilon: Float, key: Tensor) {
+            self.projection = projection.detached()
+            transposed = Tensor.withoutGrad { projection.transposed() }
+            (inputScale, self.featureEpsilon) = (Float(Foundation.pow(Double(projection.shape[1]), -0.25)), featureEpsilon)
+            featureScale = Float(1 / Double(projection.shape[0]).squareRoot())
+            keyShifts = FusedFeatureMaps.performerKeyShifts(key, transposed: transposed, featureEpsilon: featureEpsilon)
         }
     }
 
@@ -244,9 +319,7 @@ extension KernelizedAttention {
             var count = 1
             if plan.isCausal {
                 plan.withMapParameters { parameters in
-                    var (_, shape) = plan.item(0)
-                    shape.random_fourier = parameters
-                    count = Int(heed_linear_scan_checkpoint_count(&shape))
+                    count = Int(plan.run(0, parameters) { _, shape in Int32(heed_linear_scan_checkpoint_count(shape)) })
                 }
             }
             checkpointStride = count * states * plan.features * (plan.valueDimension + 1)

@@ -113,6 +113,12 @@ public struct Performer {
 
     /// FAVOR+ attention: bidirectional, or causal by chunked prefix sums.
     ///
+    /// The fused implementation (the default) hands q and k to the kernels,
+    /// which compute φ for each chunk of rows as they read it, forward and
+    /// backward: no [B, H, T, m] feature tensors (512 MiB each at
+    /// L = 65536, H = 8, m = 256). Only the keys' shift needs a pass of its
+    /// own over the keys first.
+    ///
     /// - Parameters:
     ///   - query: [B, H, Tq, D].
     ///   - key: [B, Hkv, Tk, D], Tk ≥ 1 (Tk ≥ Tq when causal).
@@ -121,6 +127,16 @@ public struct Performer {
     ///   - chunkSize: positions per chunk of the causal scan (memory O(T·m·Dv / chunkSize)).
     /// - Returns: [B, H, Tq, Dv].
     public func callAsFunction(query: Tensor, key: Tensor, value: Tensor, causal: Bool = false, chunkSize: Int = 64) -> Tensor {
+        precondition(query.rank == 4 && key.rank == 4 && query.shape[3] == headDimension && key.shape[3] == headDimension,
+                     "Performer: query \(query.shape) and key \(key.shape) must be [B, H, T, \(headDimension)]")
+        if implementation == .fused {
+            // The kernels map q and k chunk by chunk: no [B, H, T, m] feature tensors. The keys'
+            // shift (a maximum over each head's keys) comes from a first pass over the keys.
+            let map = KernelizedAttention.PerformerMap(projection: projection, featureEpsilon: featureEpsilon, key: key)
+            return KernelizedAttention.fused(queryFeatures: query, keyFeatures: key, value: value, causal: causal,
+                                             chunkSize: causal ? chunkSize : 64, denominatorEpsilon: 0, decay: nil,
+                                             featureMap: .performer(map))
+        }
         let queryFeatures = features(of: query, isQuery: true)                          // [B, H, Tq, m]
         let keyFeatures = features(of: key, isQuery: false)                             // [B, Hkv, Tk, m]
         return causal
