@@ -10,6 +10,13 @@ import HeedTensor
 /// RandomFeatureAttention.swift, LinearAttention.swift) makes and keeps four
 /// or five [T, F] intermediates.
 /// Tests hold each to its composed reference, outputs and gradients.
+///
+/// These back the public `features(of:)` of the engines. The engines' own
+/// fused paths do not use them: the kernels map q and k chunk by chunk
+/// (KernelizedAttention+Fused.swift); only Performer's key shifts
+/// (``performerKeyShifts(_:transposed:featureEpsilon:)``) and the shift
+/// gradient at tied maxima (``addShiftGradient(_:rowsPerGroup:d:w:inputScale:into:gradientOfShift:)``)
+/// are shared with them.
 enum FusedFeatureMaps {
     // MARK: Performer (FAVOR+)
 
