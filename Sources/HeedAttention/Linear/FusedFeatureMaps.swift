@@ -39,7 +39,7 @@ enum FusedFeatureMaps {
     static func performer(_ x: Tensor, projection: Tensor, isQuery: Bool, featureEpsilon: Float) -> Tensor {
         let (b, h, t, d) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let m = projection.shape[0], rows = b * h * t, rowsPerGroup = isQuery ? 1 : t
-        let inputScale = Float(Foundation.pow(Double(d), -0.25)), featureScale = Float(1 / Double(m).squareRoot())
+        let (inputScale, featureScale) = performerScales(d: d, m: m)
         let transposed = Tensor.withoutGrad { projection.transposed() }    // Wᵀ [D, m]
         var rowMax = [Float](repeating: 0, count: rows)
         var maxIndex = [Int64](repeating: 0, count: rows), maxCount = [Int64](repeating: 0, count: rows)
@@ -79,6 +79,12 @@ enum FusedFeatureMaps {
         }
     }
 
+    /// Performer's constants for head dimension `d` and `m` features:
+    /// x̂ = x · D^(−1/4) (so that x̂·ŷ = x·y/√D), φ scaled by 1/√m.
+    static func performerScales(d: Int, m: Int) -> (input: Float, feature: Float) {
+        (Float(Foundation.pow(Double(d), -0.25)), Float(1 / Double(m).squareRoot()))
+    }
+
     /// The keys' shifts of Performer: c of each [B, H] — the maximum of
     /// u = x̂ Wᵀ over its rows and features (a pass of
     /// heed_performer_features_f32 without features) — and where u equals it.
@@ -94,8 +100,9 @@ enum FusedFeatureMaps {
         let rows = groups * t
         var rowMax = [Float](repeating: 0, count: rows)
         var maxIndex = [Int64](repeating: 0, count: rows), maxCount = [Int64](repeating: 0, count: rows)
-        performerRows(x, transposed, rows: rows, m: m, Float(Foundation.pow(Double(d), -0.25)), featureEpsilon,
-                      Float(1 / Double(m).squareRoot()), shift: nil, &rowMax, &maxIndex, &maxCount, features: nil)
+        let (inputScale, featureScale) = performerScales(d: d, m: m)
+        performerRows(x, transposed, rows: rows, m: m, inputScale, featureEpsilon, featureScale, shift: nil,
+                      &rowMax, &maxIndex, &maxCount, features: nil)
         let values = (0..<groups).map { group in groupMaximum(rowMax, (group * t)..<((group + 1) * t)) }
         return PerformerShifts(values: values, maxima: tiedMaxima(x, transposed, rowsPerGroup: t, shifts: values, rowMax: rowMax,
                                                                   maxIndex: maxIndex, maxCount: maxCount))
@@ -107,7 +114,7 @@ enum FusedFeatureMaps {
     private static func tiedMaxima(_ x: Tensor, _ transposed: Tensor, rowsPerGroup: Int, shifts: [Float], rowMax: [Float],
                                    maxIndex: [Int64], maxCount: [Int64]) -> [(row: Int, index: Int)] {
         let (d, m) = (x.shape[3], transposed.shape[1])
-        let inputScale = Float(Foundation.pow(Double(d), -0.25))
+        let inputScale = performerScales(d: d, m: m).input
         var maxima: [(row: Int, index: Int)] = []
         x.withUnsafeScalars { input in
             transposed.withUnsafeScalars { wt in

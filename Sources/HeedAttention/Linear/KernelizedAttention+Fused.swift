@@ -1,5 +1,4 @@
 import CHeedKernels
-import Foundation
 import HeedTensor
 
 // The fast paths of kernelized attention: one call of a C kernel
@@ -293,8 +292,8 @@ extension KernelizedAttention {
         init(projection: Tensor, featureEpsilon: Float, key: Tensor) {
             self.projection = projection.detached()
             transposed = Tensor.withoutGrad { projection.transposed() }
-            (inputScale, self.featureEpsilon) = (Float(Foundation.pow(Double(projection.shape[1]), -0.25)), featureEpsilon)
-            featureScale = Float(1 / Double(projection.shape[0]).squareRoot())
+            (inputScale, featureScale) = FusedFeatureMaps.performerScales(d: projection.shape[1], m: projection.shape[0])
+            self.featureEpsilon = featureEpsilon
             keyShifts = FusedFeatureMaps.performerKeyShifts(key, transposed: transposed, featureEpsilon: featureEpsilon)
         }
     }
